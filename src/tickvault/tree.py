@@ -1,0 +1,676 @@
+"""Splitting values into trees of objects, and putting them back together.
+
+A value is stored as a tree whose nodes are objects that name each other by
+id (see ``docs/FORMAT.md`` for the byte layout). The split follows the
+value's own structure:
+
+* a small value (packed, at most `INLINE_MAX` bytes) is inlined in its parent;
+* a larger one is an object of its own, so a record of a keyed collection
+  costs nothing when it is unchanged;
+* a mapping or list that packs to more than `SPLIT_MIN` bytes keeps its
+  larger members as objects of their own;
+* a mapping or list of more than `CHUNK_MIN` entries is cut into *runs* of
+  about `RUN_BYTES`, and the list of runs into nodes of at most `FANOUT`
+  entries, so that changing, appending or inserting a few entries rewrites a
+  few runs and one path of nodes, not the whole collection.
+
+`TreeWriter` remembers how it encoded the previous checkpoint. For each place
+in the tree it keeps the packed bytes it saw last time. Real engines rebuild
+their state every tick, so identity tells nothing; but packing is done in C,
+and when the packed bytes of a run or record equal last time's, the object id
+is last time's too and nothing is hashed, compressed or written. Work in
+Python is spent only where something changed.
+
+A changed object is stored as a delta against the last *full* version of the
+same place (its keyframe) while the delta stays under half the size a full
+blob would take; otherwise it is stored whole and becomes the new keyframe.
+
+Run boundaries survive edits: entries are compared run by run against last
+time's runs; where a run differs, entries are re-cut one by one until the
+position lines up with an old boundary again, counted from the end of the
+sequence, after which old runs are compared again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import zstandard
+
+from .blobs import BlobError, Compressor, decode_blob, parse_header
+from .codec import (
+    EXT_CHUNKED,
+    EXT_REF,
+    decode_scalar_ext,
+    fields_of,
+    new_packer,
+    unpack,
+)
+from .errors import CheckpointCorruptedError, CheckpointIOError
+from .ids import DIGEST_SIZE, ObjectId, digest, to_hex
+from .store import ObjectStore
+
+__all__ = [
+    "CHUNK_MIN",
+    "FANOUT",
+    "INLINE_MAX",
+    "KIND_DICT",
+    "KIND_LIST",
+    "KIND_TUPLE",
+    "RUN_BYTES",
+    "SPLIT_MIN",
+    "Batch",
+    "TreeReader",
+    "TreeWriter",
+    "ref_bytes",
+]
+
+INLINE_MAX = 512
+SPLIT_MIN = 1024
+CHUNK_MIN = 64
+RUN_BYTES = 8192
+RUN_MAX_ENTRIES = 1024
+FANOUT = 128
+MAX_DEPTH = 256
+
+KIND_LIST = 0
+KIND_TUPLE = 1
+KIND_DICT = 2
+
+_REF_PREFIX = b"\xc7\x20" + bytes((EXT_REF,))
+_DELTA_KEEP_RATIO = 0.5
+
+
+def ref_bytes(oid: ObjectId) -> bytes:
+    """Return the packed reference to ``oid``, as embedded in a parent."""
+    return _REF_PREFIX + oid
+
+
+def _array_header(count: int) -> bytes:
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 0x10000:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def _map_header(count: int) -> bytes:
+    if count < 16:
+        return bytes((0x80 | count,))
+    if count < 0x10000:
+        return b"\xde" + count.to_bytes(2, "big")
+    return b"\xdf" + count.to_bytes(4, "big")
+
+
+@dataclass(slots=True)
+class _Keyframe:
+    oid: ObjectId
+    raw: bytes
+    ratio: float
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One object that the previous checkpoint held at one place."""
+
+    raw: bytes
+    oid: ObjectId
+    keyframe: _Keyframe | None
+
+
+@dataclass(slots=True)
+class _Leaf:
+    full: bytes
+    slot: _Slot
+    logical: int
+
+
+@dataclass(slots=True)
+class _Split:
+    full: bytes | None
+    slot: _Slot
+    logical: int
+    children: dict[Any, _Memo]
+
+
+@dataclass(slots=True)
+class _Run:
+    count: int
+    full: bytes
+    slot: _Slot
+    logical: int
+    children: dict[Any, _Memo]
+
+
+@dataclass(slots=True)
+class _Chunked:
+    kind: int
+    total: int
+    runs: list[_Run]
+    levels: list[list[_Slot]]
+    top: _Slot
+    logical: int
+
+
+_Memo = _Leaf | _Split | _Chunked
+
+
+@dataclass
+class Batch:
+    """The blobs and memory that one commit produces.
+
+    Nothing in a batch takes effect until `TreeWriter.accept` is called
+    after the blobs are durable, so a failed commit leaves the writer's
+    memory pointing only at objects that exist.
+    """
+
+    blobs: dict[ObjectId, bytes] = field(default_factory=dict)
+    roots: dict[str, _Memo] = field(default_factory=dict)
+    new_bytes: int = 0
+    logical: int = 0
+
+
+class TreeWriter:
+    """Encode values as trees, remembering the last layout of each root.
+
+    Args:
+        store: Where existing objects are looked up.
+        compression_level: The zstd level for new blobs.
+    """
+
+    def __init__(self, store: ObjectStore, *, compression_level: int = 3) -> None:
+        self._store = store
+        self._compressor = Compressor(compression_level)
+        self._pack = new_packer()
+        self._roots: dict[str, _Memo] = {}
+        self._known: set[ObjectId] = set()
+        self._batch = Batch()
+
+    def begin(self) -> Batch:
+        """Start a new batch of objects."""
+        self._batch = Batch()
+        return self._batch
+
+    def accept(self, batch: Batch) -> None:
+        """Adopt a batch once its blobs are durable in the store."""
+        self._roots.update(batch.roots)
+        self._known.update(batch.blobs)
+
+    def forget(self) -> None:
+        """Drop all memory of earlier layouts, e.g. after objects were deleted."""
+        self._roots.clear()
+        self._known.clear()
+
+    def encode_root(self, name: str, value: Any) -> ObjectId:
+        """Encode ``value`` as the root named ``name`` of the current batch.
+
+        Raises:
+            UnsupportedValueError: ``value`` holds a type tickvault cannot
+                store.
+        """
+        batch = self._batch
+        prev = self._roots.get(name)
+        struct = _structure(value)
+        memo: _Memo
+        if type(struct) is dict and len(struct) <= CHUNK_MIN:
+            memo = self._encode_fields(struct, prev if type(prev) is _Split else None)
+        else:
+            embedded, maybe, logical = self._encode_value(value, prev)
+            if maybe is None:
+                old = prev.slot if type(prev) is _Leaf else None
+                maybe = _Leaf(embedded, self._put(embedded, old), logical)
+            memo = maybe
+        batch.roots[name] = memo
+        batch.logical += memo.logical
+        return memo.top.oid if type(memo) is _Chunked else memo.slot.oid  # type: ignore[union-attr]
+
+    def _encode_fields(self, struct: dict[Any, Any], prev: _Split | None) -> _Split:
+        pack = self._pack
+        parts = [_map_header(len(struct))]
+        children: dict[Any, _Memo] = {}
+        old_children = prev.children if prev is not None else {}
+        logical = len(parts[0])
+        for key, item in struct.items():
+            key_bytes = pack(key)
+            embedded, memo, size = self._encode_value(item, old_children.get(key))
+            parts.append(key_bytes)
+            parts.append(embedded)
+            logical += len(key_bytes) + size
+            if memo is not None:
+                children[key] = memo
+        raw = b"".join(parts)
+        slot = self._put(raw, prev.slot if prev is not None else None)
+        return _Split(None, slot, logical, children)
+
+    def _encode_value(
+        self, value: Any, prev: _Memo | None
+    ) -> tuple[bytes, _Memo | None, int]:
+        """Return the bytes to embed for ``value``, its memory and its size."""
+        struct = _structure(value)
+        kind = _KINDS.get(type(struct))
+        if kind is not None and len(struct) > CHUNK_MIN:
+            chunked = self._encode_chunked(
+                kind, struct, prev if type(prev) is _Chunked else None
+            )
+            return ref_bytes(chunked.top.oid), chunked, chunked.logical
+        packed = self._pack(struct)
+        if len(packed) <= INLINE_MAX:
+            return packed, None, len(packed)
+        if type(prev) is not _Chunked and prev is not None and prev.full == packed:
+            return ref_bytes(prev.slot.oid), prev, prev.logical
+        old_slot = prev.slot if type(prev) is _Leaf or type(prev) is _Split else None
+        if kind is not None and kind != KIND_TUPLE and len(packed) > SPLIT_MIN:
+            split = self._encode_split(
+                struct, packed, prev if type(prev) is _Split else None, old_slot
+            )
+            return ref_bytes(split.slot.oid), split, split.logical
+        leaf = _Leaf(packed, self._put(packed, old_slot), len(packed))
+        return ref_bytes(leaf.slot.oid), leaf, leaf.logical
+
+    def _encode_split(
+        self,
+        struct: Any,
+        packed: bytes,
+        prev: _Split | None,
+        old_slot: _Slot | None,
+    ) -> _Split:
+        old_children = prev.children if prev is not None else {}
+        children: dict[Any, _Memo] = {}
+        if type(struct) is dict:
+            parts = [_map_header(len(struct))]
+            for key, item in struct.items():
+                embedded, memo, _ = self._encode_value(item, old_children.get(key))
+                parts.append(self._pack(key))
+                parts.append(embedded)
+                if memo is not None:
+                    children[key] = memo
+        else:
+            parts = [_array_header(len(struct))]
+            for index, item in enumerate(struct):
+                embedded, memo, _ = self._encode_value(item, old_children.get(index))
+                parts.append(embedded)
+                if memo is not None:
+                    children[index] = memo
+        raw = b"".join(parts)
+        return _Split(packed, self._put(raw, old_slot), len(packed), children)
+
+    def _encode_chunked(self, kind: int, struct: Any, prev: _Chunked | None) -> _Chunked:
+        cutter = _Cutter(self, kind, struct, prev)
+        runs = cutter.cut()
+        levels, top = self._build_nodes(kind, runs, prev)
+        header = _map_header if kind == KIND_DICT else _array_header
+        logical = len(header(cutter.total)) + sum(run.logical for run in runs)
+        return _Chunked(kind, cutter.total, runs, levels, top, logical)
+
+    def _build_nodes(
+        self, kind: int, runs: list[_Run], prev: _Chunked | None
+    ) -> tuple[list[list[_Slot]], _Slot]:
+        children = [(run.count, run.slot.oid) for run in runs]
+        old_levels = prev.levels if prev is not None else []
+        levels: list[list[_Slot]] = []
+        level = 0
+        while True:
+            groups = [children[i : i + FANOUT] for i in range(0, len(children), FANOUT)]
+            if not groups:
+                groups = [[]]
+            old = old_levels[level] if level < len(old_levels) else []
+            slots = [
+                self._put(
+                    self._node_raw(kind, level, group),
+                    old[index] if index < len(old) else None,
+                )
+                for index, group in enumerate(groups)
+            ]
+            levels.append(slots)
+            if len(slots) == 1:
+                return levels, slots[0]
+            children = [
+                (sum(count for count, _ in group), slot.oid)
+                for group, slot in zip(groups, slots, strict=True)
+            ]
+            level += 1
+
+    def _node_raw(self, kind: int, level: int, group: list[tuple[int, ObjectId]]) -> bytes:
+        pack = self._pack
+        total = sum(count for count, _ in group)
+        entries = b"".join(b"\x92" + pack(count) + ref_bytes(oid) for count, oid in group)
+        payload = (
+            b"\x94"
+            + pack(kind)
+            + pack(level)
+            + pack(total)
+            + _array_header(len(group))
+            + entries
+        )
+        return pack(msgpack.ExtType(EXT_CHUNKED, payload))
+
+    def _put(self, raw: bytes, old: _Slot | None) -> _Slot:
+        """Make ``raw`` an object of this batch, reusing ``old`` if it is equal."""
+        if old is not None and old.raw == raw:
+            return old
+        oid = digest(raw)
+        keyframe = old.keyframe if old is not None else None
+        batch = self._batch
+        if oid in batch.blobs or oid in self._known or self._store.contains(oid):
+            self._known.add(oid)
+            return _Slot(raw, oid, keyframe)
+        blob, keyframe = self._compress(raw, oid, keyframe)
+        batch.blobs[oid] = blob
+        batch.new_bytes += len(blob)
+        return _Slot(raw, oid, keyframe)
+
+    def _compress(
+        self, raw: bytes, oid: ObjectId, keyframe: _Keyframe | None
+    ) -> tuple[bytes, _Keyframe]:
+        if keyframe is not None:
+            blob = self._compressor.delta(raw, keyframe.oid, keyframe.raw)
+            if len(blob) <= _DELTA_KEEP_RATIO * keyframe.ratio * len(raw):
+                return blob, keyframe
+        blob = self._compressor.full(raw)
+        return blob, _Keyframe(oid, raw, len(blob) / max(len(raw), 1))
+
+
+_KINDS: dict[type, int] = {list: KIND_LIST, tuple: KIND_TUPLE, dict: KIND_DICT}
+
+
+_PLAIN = frozenset({dict, list, tuple, str, int, float, bool, bytes, type(None)})
+
+
+def _structure(value: Any) -> Any:
+    """Return the container view of ``value`` that the tree splits along."""
+    if type(value) in _PLAIN:
+        return value
+    flat = fields_of(value)
+    return value if flat is None else flat
+
+
+class _Cutter:
+    """Cut one sequence of entries into runs, reusing last time's runs."""
+
+    def __init__(
+        self, writer: TreeWriter, kind: int, struct: Any, prev: _Chunked | None
+    ) -> None:
+        self.writer = writer
+        self.kind = kind
+        self.is_map = kind == KIND_DICT
+        self.entries: list[Any] = list(struct.items()) if self.is_map else list(struct)
+        self.total = len(self.entries)
+        self.old_runs = prev.runs if prev is not None and prev.kind == kind else []
+        self.old_starts: dict[int, int] = {}
+        position = 0
+        for index, run in enumerate(self.old_runs):
+            self.old_starts[position] = index
+            position += run.count
+        self.shift = self.total - position
+        self._old_children: dict[Any, _Memo] | None = None
+
+    def _slice_full(self, start: int, end: int) -> bytes:
+        chunk = self.entries[start:end]
+        return self.writer._pack(dict(chunk) if self.is_map else chunk)
+
+    def cut(self) -> list[_Run]:
+        runs: list[_Run] = []
+        old_runs = self.old_runs
+        position = 0
+        index = 0
+        while position < self.total:
+            if index < len(old_runs):
+                run = old_runs[index]
+                end = position + run.count
+                if end <= self.total and self._slice_full(position, end) == run.full:
+                    is_open_tail = (
+                        index == len(old_runs) - 1
+                        and len(run.full) < RUN_BYTES
+                        and end < self.total
+                    )
+                    if not is_open_tail:
+                        runs.append(run)
+                        position = end
+                        index += 1
+                        continue
+                    position, index = self._recut(end, index, runs, seed=run)
+                    continue
+            position, index = self._recut(position, index, runs)
+        return runs
+
+    def _lookup(self, key: Any) -> _Memo | None:
+        if self._old_children is None:
+            flat: dict[Any, _Memo] = {}
+            start = 0
+            for run in self.old_runs:
+                for child_key, memo in run.children.items():
+                    flat[child_key if self.is_map else start + child_key] = memo
+                start += run.count
+            self._old_children = flat
+        return self._old_children.get(key)
+
+    def _recut(
+        self, position: int, index: int, runs: list[_Run], seed: _Run | None = None
+    ) -> tuple[int, int]:
+        """Cut entries one by one from ``position`` until aligned again.
+
+        With a ``seed``, the new run starts as a copy of that old run, whose
+        entries are known to be unchanged, and grows by the entries after it.
+        """
+        writer = self.writer
+        pack = writer._pack
+        old_runs = self.old_runs
+        header = _map_header if self.is_map else _array_header
+        region_old_start = sum(run.count for run in old_runs[:index])
+        base_index = index
+        full_parts: list[bytes] = []
+        stored_parts: list[bytes] = []
+        children: dict[Any, _Memo] = {}
+        count = size = logical_sum = 0
+        if seed is not None:
+            skip = len(header(seed.count))
+            full_parts.append(seed.full[skip:])
+            stored_parts.append(seed.slot.raw[skip:])
+            children.update(seed.children)
+            count, size, logical_sum = seed.count, len(seed.full), seed.logical
+        while position < self.total:
+            entry = self.entries[position]
+            if self.is_map:
+                key, item = entry
+                key_bytes = pack(key)
+                embedded, memo, logical = writer._encode_value(item, self._lookup(key))
+                full = key_bytes + (
+                    embedded if memo is None else memo_full(memo, pack, item)
+                )
+                stored = key_bytes + embedded
+                child_key = key
+                logical += len(key_bytes)
+            else:
+                embedded, memo, logical = writer._encode_value(
+                    entry, self._lookup(position)
+                )
+                full = embedded if memo is None else memo_full(memo, pack, entry)
+                stored = embedded
+                child_key = count
+            full_parts.append(full)
+            stored_parts.append(stored)
+            if memo is not None:
+                children[child_key] = memo
+            count += 1
+            size += len(full)
+            logical_sum += logical
+            position += 1
+            old_position = position - self.shift
+            aligned = (
+                old_position > region_old_start
+                and old_position in self.old_starts
+                and position < self.total
+            )
+            if aligned or size >= RUN_BYTES or count >= RUN_MAX_ENTRIES:
+                base = old_runs[base_index] if base_index < len(old_runs) else None
+                runs.append(
+                    self._make_run(count, full_parts, stored_parts, children,
+                                   logical_sum, base)
+                )
+                base_index += 1
+                full_parts, stored_parts, children = [], [], {}
+                count = size = logical_sum = 0
+                if aligned:
+                    return position, self.old_starts[old_position]
+        if count:
+            base = old_runs[base_index] if base_index < len(old_runs) else None
+            runs.append(
+                self._make_run(count, full_parts, stored_parts, children,
+                               logical_sum, base)
+            )
+        return position, len(old_runs)
+
+    def _make_run(
+        self,
+        count: int,
+        full_parts: list[bytes],
+        stored_parts: list[bytes],
+        children: dict[Any, _Memo],
+        logical: int,
+        base: _Run | None,
+    ) -> _Run:
+        header = _map_header(count) if self.is_map else _array_header(count)
+        full = header + b"".join(full_parts)
+        raw = header + b"".join(stored_parts)
+        slot = self.writer._put(raw, base.slot if base is not None else None)
+        return _Run(count, full, slot, logical, children)
+
+
+def memo_full(memo: _Memo, pack: Callable[[Any], bytes], value: Any) -> bytes:
+    """Return the packed bytes of a value that is stored as an object."""
+    if type(memo) is _Chunked or memo.full is None:  # type: ignore[union-attr]
+        return pack(value)
+    return memo.full  # type: ignore[union-attr, return-value]
+
+
+class TreeReader:
+    """Fetch, verify and reassemble the values stored in a tree.
+
+    Args:
+        store: Where the objects are.
+        budget: The most raw bytes one read may decode, counting an object
+            each time it is referenced. It bounds what a crafted tree that
+            names the same object many times can make a reader allocate.
+    """
+
+    def __init__(self, store: ObjectStore, *, budget: int | None = None) -> None:
+        self._store = store
+        self._dctx = zstandard.ZstdDecompressor()
+        self._bases: dict[ObjectId, bytes] = {}
+        self._depth = 0
+        self.budget = budget
+        self._spent = 0
+
+    def raw(self, oid: ObjectId) -> bytes:
+        """Return the verified raw bytes of the object ``oid``.
+
+        Raises:
+            CheckpointNotFoundError: The object is missing.
+            CheckpointCorruptedError: The object is damaged.
+        """
+        blob = self._store.get(oid)
+        try:
+            return decode_blob(oid, blob, self._base_raw, self._dctx)
+        except BlobError as exc:
+            raise CheckpointCorruptedError(
+                f"object {to_hex(oid)} at {self._store.location(oid)} is damaged: {exc}",
+                path=self._store.location(oid),
+                object_id=to_hex(oid),
+            ) from None
+
+    def _base_raw(self, oid: ObjectId) -> bytes:
+        cached = self._bases.get(oid)
+        if cached is not None:
+            return cached
+        blob = self._store.get(oid)
+        if parse_header(blob).base is not None:
+            raise BlobError(f"its delta base {to_hex(oid)} is itself a delta")
+        raw = decode_blob(oid, blob, self._base_raw, self._dctx)
+        if len(self._bases) > 4096:
+            self._bases.clear()
+        self._bases[oid] = raw
+        return raw
+
+    def value(self, oid: ObjectId) -> Any:
+        """Return the value stored in the tree rooted at ``oid``."""
+        self._depth = 0
+        self._spent = 0
+        return self._load(oid)
+
+    def _load(self, oid: ObjectId) -> Any:
+        if self._depth >= MAX_DEPTH:
+            raise self._corrupt(oid, f"the tree is nested deeper than {MAX_DEPTH}")
+        raw = self.raw(oid)
+        self._spent += len(raw)
+        if self.budget is not None and self._spent > self.budget:
+            raise self._corrupt(
+                oid, f"the tree expands to more than {self.budget} bytes"
+            )
+        self._depth += 1
+        try:
+            return unpack(raw, self._hook)
+        except CheckpointIOError:
+            raise
+        except Exception as exc:  # msgpack raises many types on bad input
+            raise self._corrupt(oid, f"it does not decode ({exc})") from None
+        finally:
+            self._depth -= 1
+
+    def _corrupt(self, oid: ObjectId, why: str) -> CheckpointCorruptedError:
+        where = self._store.location(oid)
+        return CheckpointCorruptedError(
+            f"object {to_hex(oid)} at {where} is damaged: {why}",
+            path=where,
+            object_id=to_hex(oid),
+        )
+
+    def _hook(self, code: int, data: bytes) -> Any:
+        if code == EXT_REF:
+            if len(data) != DIGEST_SIZE:
+                raise ValueError(f"a reference holds {len(data)} bytes, not 32")
+            return self._load(ObjectId(data))
+        if code == EXT_CHUNKED:
+            return self._assemble(data)
+        return decode_scalar_ext(code, data, self._hook)
+
+    def _assemble(self, payload: bytes) -> Any:
+        node = unpack(payload, self._hook)
+        if type(node) is not list or len(node) != 4:
+            raise ValueError("a chunked node is not [kind, level, total, children]")
+        kind, level, total, children = node
+        if kind not in (KIND_LIST, KIND_TUPLE, KIND_DICT) or type(level) is not int:
+            raise ValueError(f"a chunked node has unknown kind {kind!r}")
+        if type(total) is not int or type(children) is not list:
+            raise ValueError("a chunked node has a malformed header")
+        parts = _checked_children(children, dict if kind == KIND_DICT else None)
+        if kind == KIND_DICT:
+            merged: dict[Any, Any] = {}
+            for part in parts:
+                merged.update(part)
+            result: Any = merged
+        else:
+            items: list[Any] = []
+            for part in parts:
+                items.extend(part)
+            result = tuple(items) if kind == KIND_TUPLE else items
+        if len(result) != total:
+            raise ValueError(f"a chunked node holds {len(result)} entries, not {total}")
+        return result
+
+
+def _checked_children(children: list[Any], map_type: type | None) -> Iterable[Any]:
+    for child in children:
+        if type(child) is not list or len(child) != 2:
+            raise ValueError("a chunked node's child is not [count, value]")
+        count, part = child
+        if map_type is not None:
+            if type(part) is not dict:
+                raise ValueError("a run of a mapping is not a map")
+        elif type(part) not in (list, tuple):
+            raise ValueError("a run of a sequence is not an array")
+        if len(part) != count:
+            raise ValueError(f"a run holds {len(part)} entries, not {count}")
+        yield part
