@@ -7,18 +7,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import (  # noqa: E402
+from .api import (
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
     validate_checkpoint_file,
 )
-from .checkpointer import (  # noqa: E402
+from .checkpointer import (
     AutoCheckpointer,
     CheckpointConfig,
     create_checkpointed_step,
 )
-from .errors import (  # noqa: E402
+from .errors import (
     CheckpointCorruptedError,
     CheckpointIOError,
     CheckpointNotFoundError,
@@ -27,9 +27,9 @@ from .errors import (  # noqa: E402
     UnsupportedValueError,
     VaultLockedError,
 )
-from .manifest import FORMAT_VERSION, CheckpointMetadata  # noqa: E402
-from .store import LocalObjectStore, ObjectStore  # noqa: E402
-from .vault import Checkpoint, Vault  # noqa: E402
+from .manifest import FORMAT_VERSION, CheckpointMetadata
+from .store import LocalObjectStore, ObjectStore
+from .vault import Checkpoint, Vault
 
 __all__ = [
     "FORMAT_VERSION",

@@ -71,7 +71,10 @@ def load_checkpoint(
     with _vault_of(path) as vault:
         ref = -1 if path.is_dir() else path
         return vault.read(
-            ref, state_type=state_type, config_type=config_type, context_type=context_type
+            ref,
+            state_type=state_type,
+            config_type=config_type,
+            context_type=context_type,
         )
 
 

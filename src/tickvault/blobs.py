@@ -6,11 +6,11 @@ A blob is a short header followed by one zstd frame::
 
 Encoding 0 is a plain frame of the object's raw bytes. Encoding 1 is a frame
 compressed with the raw bytes of a *base* object as a raw-content dictionary:
-a delta. A new version of a record or run differs from its previous version
+a delta. A new version of a record or run differs from an earlier version
 in a few fields, so as a delta it costs about what changed instead of what it
-holds. The base of a delta is always a full blob, never another delta, so a
-reader needs at most two frames for any object and no chain can grow long or
-loop.
+holds. A base may itself be a delta; writers keep chains to about
+log2(versions) links (see `tickvault.tree`), and readers refuse chains longer
+than `MAX_CHAIN`, which also stops a crafted loop of deltas.
 
 The frame records its content size and no checksum: the object id is the
 blake3 digest of the raw bytes, and every read checks it, which is a stronger
@@ -32,6 +32,7 @@ __all__ = [
     "BLOB_VERSION",
     "ENCODING_DELTA",
     "ENCODING_FULL",
+    "MAX_CHAIN",
     "MAX_OBJECT_SIZE",
     "BlobError",
     "BlobHeader",
@@ -44,7 +45,8 @@ BLOB_MAGIC = b"TVOB"
 BLOB_VERSION = 1
 ENCODING_FULL = 0
 ENCODING_DELTA = 1
-MAX_OBJECT_SIZE = 1 << 30
+MAX_OBJECT_SIZE = 1 << 28
+MAX_CHAIN = 64
 
 _FULL_HEADER = BLOB_MAGIC + bytes((BLOB_VERSION, ENCODING_FULL))
 _DELTA_HEADER = BLOB_MAGIC + bytes((BLOB_VERSION, ENCODING_DELTA))
@@ -66,14 +68,19 @@ class BlobHeader:
 class Compressor:
     """Turn raw objects into blobs, whole or as deltas.
 
-    One instance serves one thread: zstd contexts are not shared.
+    A base is usually the keyframe of a place that changes every tick, so
+    the compressors primed with recent bases are kept: priming one costs
+    more than the compression itself. One instance serves one thread: zstd
+    contexts are not shared.
     """
 
-    def __init__(self, level: int = 3) -> None:
+    def __init__(self, level: int = 3, *, primed: int = 256) -> None:
         self.level = level
         self._cctx = zstandard.ZstdCompressor(
             level=level, write_checksum=False, write_content_size=True
         )
+        self._primed: dict[ObjectId, zstandard.ZstdCompressor] = {}
+        self._primed_limit = primed
 
     def full(self, raw: bytes) -> bytes:
         """Return the blob that stores ``raw`` whole."""
@@ -81,16 +88,21 @@ class Compressor:
 
     def delta(self, raw: bytes, base_id: ObjectId, base_raw: bytes) -> bytes:
         """Return the blob that stores ``raw`` as a delta against a base."""
-        dictionary = zstandard.ZstdCompressionDict(
-            base_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
-        )
-        cctx = zstandard.ZstdCompressor(
-            level=self.level,
-            dict_data=dictionary,
-            write_checksum=False,
-            write_content_size=True,
-            write_dict_id=False,
-        )
+        cctx = self._primed.pop(base_id, None)
+        if cctx is None:
+            dictionary = zstandard.ZstdCompressionDict(
+                base_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
+            )
+            cctx = zstandard.ZstdCompressor(
+                level=self.level,
+                dict_data=dictionary,
+                write_checksum=False,
+                write_content_size=True,
+                write_dict_id=False,
+            )
+            if len(self._primed) >= self._primed_limit:
+                del self._primed[next(iter(self._primed))]
+        self._primed[base_id] = cctx
         return _DELTA_HEADER + base_id + cctx.compress(raw)
 
 
@@ -126,8 +138,8 @@ def decode_blob(
     Args:
         oid: The id the blob is stored under.
         blob: The stored bytes.
-        base_raw: Returns the raw bytes of a full base object; called only
-            for deltas.
+        base_raw: Returns the raw bytes of a base object; called only for
+            deltas.
         dctx: A decompressor for full frames.
 
     Raises:
@@ -156,7 +168,6 @@ def decode_blob(
         raise BlobError(f"zstd frame does not decompress: {exc}") from None
     if digest(raw) != oid:
         raise BlobError(
-            f"content hashes to {to_hex(digest(raw))}, not to the id it is "
-            "stored under"
+            f"content hashes to {to_hex(digest(raw))}, not to the id it is stored under"
         )
     return raw

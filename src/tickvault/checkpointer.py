@@ -64,7 +64,9 @@ class CheckpointConfig:
             )
 
 
-def _require_int(name: str, value: object, *, low: int, high: int | None = None) -> None:
+def _require_int(
+    name: str, value: object, *, low: int, high: int | None = None
+) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"'{name}' must be an int (got {value!r})")
     if value < low:
@@ -82,7 +84,9 @@ class AutoCheckpointer:
             current folder by default.
     """
 
-    def __init__(self, config: CheckpointConfig, base_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, config: CheckpointConfig, base_dir: Path | str | None = None
+    ) -> None:
         if not isinstance(config, CheckpointConfig):
             raise TypeError(
                 f"config must be a CheckpointConfig (got {type(config).__name__})"
@@ -112,7 +116,9 @@ class AutoCheckpointer:
         except CheckpointNotFoundError:
             return None
 
-    def on_step(self, state: Any, sim_config: Any, *, context: Any = None) -> Path | None:
+    def on_step(
+        self, state: Any, sim_config: Any, *, context: Any = None
+    ) -> Path | None:
         """Checkpoint ``state`` if this tick is due; return the manifest path.
 
         A tick is due when checkpointing is enabled and
@@ -140,7 +146,9 @@ class AutoCheckpointer:
         context: Any = None,
     ) -> Path:
         """Write a checkpoint now, whatever the interval or ``enabled``."""
-        path = self.vault.commit(state, sim_config, description=description, context=context)
+        path = self.vault.commit(
+            state, sim_config, description=description, context=context
+        )
         self.rotate_checkpoints()
         return path
 
@@ -182,7 +190,10 @@ class AutoCheckpointer:
         if latest is None:
             return None
         return self.vault.read(
-            latest, state_type=state_type, config_type=config_type, context_type=context_type
+            latest,
+            state_type=state_type,
+            config_type=config_type,
+            context_type=context_type,
         )
 
     def close(self) -> None:

@@ -164,7 +164,8 @@ def new_packer() -> Callable[[Any], bytes]:
     packer = msgpack.Packer(
         default=_default, use_bin_type=True, strict_types=True, autoreset=True
     )
-    return packer.pack
+    pack: Callable[[Any], bytes] = packer.pack
+    return pack
 
 
 def _packb(value: Any) -> bytes:
@@ -316,7 +317,9 @@ def _convert_dataclass(tp: type, value: Any, where: str) -> Any:
         (init_args if field.init else late)[field.name] = converted
     extra = set(value) - known
     if extra:
-        raise _Mismatch(f"{where} (unknown fields {sorted(map(str, extra))})", tp, value)
+        raise _Mismatch(
+            f"{where} (unknown fields {sorted(map(str, extra))})", tp, value
+        )
     obj = tp(**init_args)
     for name, converted in late.items():
         object.__setattr__(obj, name, converted)
@@ -347,12 +350,15 @@ def _convert_generic(
         if not isinstance(value, list | tuple):
             raise _Mismatch(where, tp, value)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(
+                _convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)
+            )
         if args and len(args) != len(value):
             raise _Mismatch(where, tp, value)
         kinds = args or (Any,) * len(value)
         return tuple(
-            _convert(k, v, f"{where}[{i}]") for i, (k, v) in enumerate(zip(kinds, value))
+            _convert(k, v, f"{where}[{i}]")
+            for i, (k, v) in enumerate(zip(kinds, value, strict=True))
         )
     if isinstance(origin, type) and issubclass(origin, Mapping):
         if not isinstance(value, Mapping):

@@ -99,7 +99,11 @@ class Manifest:
             "description": self.description,
             "position": self.position,
             "parent": self.parent,
-            "roots": {"state": self.state, "config": self.config, "context": self.context},
+            "roots": {
+                "state": self.state,
+                "config": self.config,
+                "context": self.context,
+            },
             "sizes": {
                 "logical": self.logical_bytes,
                 "new_objects": self.new_objects,
@@ -109,7 +113,9 @@ class Manifest:
         }
         return encode_record(MANIFEST_MAGIC, FORMAT_VERSION, body)
 
-    def metadata(self, checkpoint_id: ObjectId, path: Path, file_size: int) -> CheckpointMetadata:
+    def metadata(
+        self, checkpoint_id: ObjectId, path: Path, file_size: int
+    ) -> CheckpointMetadata:
         """Return the public metadata of this manifest, stored at ``path``."""
         seconds, nanos = divmod(self.created_ns, 1_000_000_000)
         created = dt.datetime.fromtimestamp(seconds, dt.UTC).replace(
@@ -165,11 +171,17 @@ def read_manifest(path: Path) -> tuple[Manifest, ObjectId, int]:
             f"{path} is a folder, not a checkpoint manifest", path=path
         ) from None
     except OSError as exc:
-        raise CheckpointIOError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+        raise CheckpointIOError(
+            f"cannot read {path}: {exc.strerror}", path=path
+        ) from exc
     if len(data) > MAX_RECORD_SIZE:
         raise CheckpointSchemaError(f"{path} is too large to be a manifest", path=path)
     _, body, checkpoint_id = decode_record(
-        data, magic=MANIFEST_MAGIC, versions=SUPPORTED_VERSIONS, path=path, what="manifest"
+        data,
+        magic=MANIFEST_MAGIC,
+        versions=SUPPORTED_VERSIONS,
+        path=path,
+        what="manifest",
     )
     return _manifest_from(body, path), checkpoint_id, len(data)
 
@@ -186,7 +198,9 @@ def _manifest_from(body: dict[str, Any], path: Path) -> Manifest:
             raise bad(name, f"an integer >= {low}")
         return value
 
-    def oid(mapping: dict[str, Any], name: str, *, optional: bool = False) -> ObjectId | None:
+    def oid(
+        mapping: dict[str, Any], name: str, *, optional: bool = False
+    ) -> ObjectId | None:
         value = mapping.get(name)
         if value is None and optional:
             return None

@@ -28,7 +28,8 @@ _HEADER_SIZE = 5
 
 def encode_record(magic: bytes, version: int, body: dict[str, Any]) -> bytes:
     """Return the framed bytes of a record."""
-    framed = magic + bytes((version,)) + msgpack.packb(body, use_bin_type=True)
+    packed: bytes = msgpack.packb(body, use_bin_type=True)
+    framed = magic + bytes((version,)) + packed
     return framed + digest(framed)
 
 
@@ -76,8 +77,7 @@ def decode_record(
     if version not in versions:
         known = ", ".join(str(v) for v in sorted(versions))
         raise CheckpointSchemaError(
-            f"{what} {path} has format version {version}; this reader supports "
-            f"{known}",
+            f"{what} {path} has format version {version}; this reader supports {known}",
             path=path,
         )
     try:

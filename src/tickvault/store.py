@@ -17,14 +17,17 @@ writing that object again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from ._fsutil import TEMP_SUFFIX, fsync_dir, temp_name, write_all, write_error
+from ._fsutil import TEMP_SUFFIX, fsync_dir, write_all, write_error
 from .errors import CheckpointIOError, CheckpointNotFoundError
 from .ids import DIGEST_SIZE, ObjectId, is_hex_prefix, to_hex
 
@@ -95,22 +98,24 @@ class LocalObjectStore(ObjectStore):
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
+        self._root = os.fspath(root)
         self._pool: ThreadPoolExecutor | None = None
         self._known_dirs: set[str] = set()
 
-    def _path(self, oid: ObjectId) -> Path:
-        text = to_hex(oid)
-        return self.root / text[:2] / text[2:]
+    def _path(self, oid: ObjectId) -> str:
+        # Plain strings: pathlib's parsing costs more than the syscalls here.
+        text = oid.hex()
+        return f"{self._root}/{text[:2]}/{text[2:]}"
 
     def location(self, oid: ObjectId) -> str:
-        return str(self._path(oid))
+        return self._path(oid)
 
     def contains(self, oid: ObjectId) -> bool:
-        return self._path(oid).is_file()
+        return os.path.isfile(self._path(oid))
 
     def size(self, oid: ObjectId) -> int:
         try:
-            return self._path(oid).stat().st_size
+            return os.stat(self._path(oid)).st_size
         except FileNotFoundError:
             return 0
 
@@ -131,81 +136,73 @@ class LocalObjectStore(ObjectStore):
     def put_many(self, blobs: Mapping[ObjectId, bytes]) -> None:
         if not blobs:
             return
-        pending: list[tuple[Path, Path, int]] = []
-        new_dirs: list[Path] = []
-        target = self.root
+        pending: list[tuple[str, str, int | None]] = []
+        target = self._root
+        new_dir = False
         try:
             for oid, blob in blobs.items():
                 target = self._path(oid)
-                if self._ensure_dir(target.parent):
-                    new_dirs.append(target.parent)
-                tmp = temp_name(target)
+                new_dir |= self._ensure_dir(target[: -2 * DIGEST_SIZE + 1])
+                tmp = f"{target}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
                 pending.append((tmp, target, fd))
                 write_all(fd, blob)
             if self.fsync:
-                self._fsync_all([fd for _, _, fd in pending])
-            for tmp, target, fd in pending:
-                os.close(fd)
-            fds_closed = True
+                self._run_all(os.fsync, [fd for _, _, fd in pending if fd is not None])
+            for index, (tmp, target, open_fd) in enumerate(pending):
+                pending[index] = (tmp, target, None)
+                if open_fd is not None:
+                    os.close(open_fd)
             for tmp, target, _ in pending:
                 os.replace(tmp, target)
             if self.fsync:
-                dirs = {target.parent for _, target, _ in pending}
-                self._fsync_dirs([*dirs, *([self.root] if new_dirs else [])])
+                dirs = {target[: -2 * DIGEST_SIZE + 1] for _, target, _ in pending}
+                self._run_all(fsync_dir, [*dirs, *([self._root] if new_dir else [])])
         except OSError as exc:
-            self._discard(pending, closed=locals().get("fds_closed", False))
-            raise write_error(exc, target, "write object file") from exc
-        log.debug("stored %d blobs, %d bytes", len(blobs), sum(map(len, blobs.values())))
+            self._discard(pending)
+            raise write_error(exc, Path(target), "write object file") from exc
+        log.debug("stored %d blobs", len(blobs))
 
-    def _ensure_dir(self, folder: Path) -> bool:
-        name = folder.name
-        if name in self._known_dirs:
+    def _ensure_dir(self, folder: str) -> bool:
+        if folder in self._known_dirs:
             return False
         created = False
         try:
-            folder.mkdir()
+            os.mkdir(folder)
             created = True
         except FileExistsError:
             pass
-        self._known_dirs.add(name)
+        self._known_dirs.add(folder)
         return created
 
-    def _fsync_all(self, fds: list[int]) -> None:
-        if len(fds) < 2:
-            for fd in fds:
-                os.fsync(fd)
+    def _run_all(self, func: Callable[[Any], None], items: list[Any]) -> None:
+        if len(items) < 2:
+            for item in items:
+                func(item)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 max_workers=_FSYNC_THREADS, thread_name_prefix="tickvault-fsync"
             )
-        for _ in self._pool.map(os.fsync, fds):
-            pass
-
-    def _fsync_dirs(self, dirs: list[Path]) -> None:
-        if self._pool is None or len(dirs) < 2:
-            for folder in dirs:
-                fsync_dir(folder)
-            return
-        for _ in self._pool.map(fsync_dir, dirs):
+        for _ in self._pool.map(func, items):
             pass
 
     @staticmethod
-    def _discard(pending: list[tuple[Path, Path, int]], *, closed: bool) -> None:
+    def _discard(pending: list[tuple[str, str, int | None]]) -> None:
         for tmp, _, fd in pending:
-            if not closed:
-                try:
+            if fd is not None:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
             try:
-                tmp.unlink(missing_ok=True)
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
             except OSError:
                 log.warning("could not remove temporary file %s", tmp)
 
     def delete(self, oid: ObjectId) -> None:
-        self._path(oid).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(oid))
 
     def iter_ids(self) -> Iterator[ObjectId]:
         try:

@@ -5,8 +5,10 @@ id (see ``docs/FORMAT.md`` for the byte layout). The split follows the
 value's own structure:
 
 * a small value (packed, at most `INLINE_MAX` bytes) is inlined in its parent;
-* a larger one is an object of its own, so a record of a keyed collection
-  costs nothing when it is unchanged;
+  below about 2 KiB, a 32-byte id and a blob header cost more than the delta
+  that a separate object would save (``docs/FORMAT.md`` gives the figures);
+* a larger one is an object of its own, so a large record of a keyed
+  collection costs nothing when it is unchanged;
 * a mapping or list that packs to more than `SPLIT_MIN` bytes keeps its
   larger members as objects of their own;
 * a mapping or list of more than `CHUNK_MIN` entries is cut into *runs* of
@@ -21,9 +23,13 @@ and when the packed bytes of a run or record equal last time's, the object id
 is last time's too and nothing is hashed, compressed or written. Work in
 Python is spent only where something changed.
 
-A changed object is stored as a delta against the last *full* version of the
-same place (its keyframe) while the delta stays under half the size a full
-blob would take; otherwise it is stored whole and becomes the new keyframe.
+A changed object is stored as a *skip-delta* against an earlier version of
+the same place: version v is compressed with version ``v & (v - 1)`` (v with
+its lowest set bit cleared) as zstd's dictionary. Consecutive versions share
+most of their bytes, so a delta costs about what changed; and since each step
+down a chain clears one bit, reading any version decodes at most
+``log2(versions)`` deltas, with no periodic full rewrite. When a delta would
+cost nearly as much as a full blob, the place starts again from a full blob.
 
 Run boundaries survive edits: entries are compared run by run against last
 time's runs; where a run differs, entries are re-cut one by one until the
@@ -40,7 +46,7 @@ from typing import Any
 import msgpack
 import zstandard
 
-from .blobs import BlobError, Compressor, decode_blob, parse_header
+from .blobs import MAX_CHAIN, BlobError, Compressor, decode_blob
 from .codec import (
     EXT_CHUNKED,
     EXT_REF,
@@ -68,20 +74,22 @@ __all__ = [
     "ref_bytes",
 ]
 
-INLINE_MAX = 512
-SPLIT_MIN = 1024
+INLINE_MAX = 2048
+SPLIT_MIN = 4096
 CHUNK_MIN = 64
 RUN_BYTES = 8192
 RUN_MAX_ENTRIES = 1024
 FANOUT = 128
 MAX_DEPTH = 256
+_BASE_CACHE = 1024
 
 KIND_LIST = 0
 KIND_TUPLE = 1
 KIND_DICT = 2
 
 _REF_PREFIX = b"\xc7\x20" + bytes((EXT_REF,))
-_DELTA_KEEP_RATIO = 0.5
+_DELTA_GIVE_UP = 0.8
+_FIRST_RATIO = 0.5
 
 
 def ref_bytes(oid: ObjectId) -> bytes:
@@ -105,33 +113,56 @@ def _map_header(count: int) -> bytes:
     return b"\xdf" + count.to_bytes(4, "big")
 
 
-@dataclass(slots=True)
-class _Keyframe:
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """A stored version of a place that later versions may delta against."""
+
+    version: int
     oid: ObjectId
     raw: bytes
-    ratio: float
 
 
 @dataclass(slots=True)
 class _Slot:
-    """One object that the previous checkpoint held at one place."""
+    """One object that the previous checkpoint held at one place.
+
+    ``version`` counts the versions of this place since its last full blob;
+    ``bases`` are the versions that later skip-deltas will use, lowest
+    version first; ``ratio`` is the compression ratio of the last full blob,
+    to judge whether a delta still pays.
+    """
 
     raw: bytes
     oid: ObjectId
-    keyframe: _Keyframe | None
+    version: int
+    bases: tuple[_Base, ...]
+    ratio: float
 
 
 @dataclass(slots=True)
 class _Leaf:
+    """A value packed whole and stored as one object."""
+
     full: bytes
     slot: _Slot
     logical: int
 
+    @property
+    def embedded(self) -> bytes:
+        return ref_bytes(self.slot.oid)
+
 
 @dataclass(slots=True)
 class _Split:
+    """A container whose larger members are objects of their own.
+
+    ``slot`` is None when the container itself, with references in place
+    of its larger members, is small enough to be inlined in its parent.
+    """
+
     full: bytes | None
-    slot: _Slot
+    embedded: bytes
+    slot: _Slot | None
     logical: int
     children: dict[Any, _Memo]
 
@@ -147,15 +178,23 @@ class _Run:
 
 @dataclass(slots=True)
 class _Chunked:
+    """A container cut into runs; ``levels[-1]`` holds the top node."""
+
     kind: int
     total: int
     runs: list[_Run]
-    levels: list[list[_Slot]]
-    top: _Slot
+    levels: list[list[_Slot | None]]
+    embedded: bytes
     logical: int
 
 
 _Memo = _Leaf | _Split | _Chunked
+
+
+@dataclass(slots=True)
+class _Root:
+    memo: _Memo | None
+    slot: _Slot | None
 
 
 @dataclass
@@ -168,7 +207,7 @@ class Batch:
     """
 
     blobs: dict[ObjectId, bytes] = field(default_factory=dict)
-    roots: dict[str, _Memo] = field(default_factory=dict)
+    roots: dict[str, _Root] = field(default_factory=dict)
     new_bytes: int = 0
     logical: int = 0
 
@@ -185,7 +224,7 @@ class TreeWriter:
         self._store = store
         self._compressor = Compressor(compression_level)
         self._pack = new_packer()
-        self._roots: dict[str, _Memo] = {}
+        self._roots: dict[str, _Root] = {}
         self._known: set[ObjectId] = set()
         self._batch = Batch()
 
@@ -207,43 +246,66 @@ class TreeWriter:
     def encode_root(self, name: str, value: Any) -> ObjectId:
         """Encode ``value`` as the root named ``name`` of the current batch.
 
+        A root is always an object of its own, since a manifest names it by
+        id.
+
         Raises:
             UnsupportedValueError: ``value`` holds a type tickvault cannot
                 store.
         """
         batch = self._batch
-        prev = self._roots.get(name)
+        prev = self._roots.get(name) or _Root(None, None)
         struct = _structure(value)
-        memo: _Memo
+        memo: _Memo | None
         if type(struct) is dict and len(struct) <= CHUNK_MIN:
-            memo = self._encode_fields(struct, prev if type(prev) is _Split else None)
+            old = prev.memo if type(prev.memo) is _Split else None
+            embedded, memo, logical = self._encode_fields(struct, old)
         else:
-            embedded, maybe, logical = self._encode_value(value, prev)
-            if maybe is None:
-                old = prev.slot if type(prev) is _Leaf else None
-                maybe = _Leaf(embedded, self._put(embedded, old), logical)
-            memo = maybe
-        batch.roots[name] = memo
-        batch.logical += memo.logical
-        return memo.top.oid if type(memo) is _Chunked else memo.slot.oid  # type: ignore[union-attr]
+            embedded, memo, logical = self._encode_value(value, prev.memo)
+        if len(embedded) == len(_REF_PREFIX) + DIGEST_SIZE and embedded.startswith(
+            _REF_PREFIX
+        ):
+            oid, slot = ObjectId(embedded[len(_REF_PREFIX) :]), None
+        else:
+            slot = self._put(embedded, prev.slot)
+            oid = slot.oid
+        batch.roots[name] = _Root(memo, slot)
+        batch.logical += logical
+        return oid
 
-    def _encode_fields(self, struct: dict[Any, Any], prev: _Split | None) -> _Split:
+    def _encode_fields(
+        self, struct: dict[Any, Any], prev: _Split | None
+    ) -> tuple[bytes, _Split, int]:
+        raw, children = self._encode_members(struct, prev)
+        logical = (
+            len(raw)
+            - sum(len(m.embedded) for m in children.values())
+            + sum(m.logical for m in children.values())
+        )
+        return raw, _Split(None, raw, None, logical, children), logical
+
+    def _encode_members(
+        self, struct: Any, prev: _Split | None
+    ) -> tuple[bytes, dict[Any, _Memo]]:
         pack = self._pack
-        parts = [_map_header(len(struct))]
-        children: dict[Any, _Memo] = {}
         old_children = prev.children if prev is not None else {}
-        logical = len(parts[0])
-        for key, item in struct.items():
-            key_bytes = pack(key)
-            embedded, memo, size = self._encode_value(item, old_children.get(key))
-            parts.append(key_bytes)
-            parts.append(embedded)
-            logical += len(key_bytes) + size
-            if memo is not None:
-                children[key] = memo
-        raw = b"".join(parts)
-        slot = self._put(raw, prev.slot if prev is not None else None)
-        return _Split(None, slot, logical, children)
+        children: dict[Any, _Memo] = {}
+        if type(struct) is dict:
+            parts = [_map_header(len(struct))]
+            for key, item in struct.items():
+                embedded, memo, _ = self._encode_value(item, old_children.get(key))
+                parts.append(pack(key))
+                parts.append(embedded)
+                if memo is not None:
+                    children[key] = memo
+        else:
+            parts = [_array_header(len(struct))]
+            for index, item in enumerate(struct):
+                embedded, memo, _ = self._encode_value(item, old_children.get(index))
+                parts.append(embedded)
+                if memo is not None:
+                    children[index] = memo
+        return b"".join(parts), children
 
     def _encode_value(
         self, value: Any, prev: _Memo | None
@@ -255,68 +317,58 @@ class TreeWriter:
             chunked = self._encode_chunked(
                 kind, struct, prev if type(prev) is _Chunked else None
             )
-            return ref_bytes(chunked.top.oid), chunked, chunked.logical
+            return chunked.embedded, chunked, chunked.logical
         packed = self._pack(struct)
         if len(packed) <= INLINE_MAX:
             return packed, None, len(packed)
-        if type(prev) is not _Chunked and prev is not None and prev.full == packed:
-            return ref_bytes(prev.slot.oid), prev, prev.logical
+        if (type(prev) is _Leaf or type(prev) is _Split) and prev.full == packed:
+            return prev.embedded, prev, prev.logical
         old_slot = prev.slot if type(prev) is _Leaf or type(prev) is _Split else None
         if kind is not None and kind != KIND_TUPLE and len(packed) > SPLIT_MIN:
-            split = self._encode_split(
-                struct, packed, prev if type(prev) is _Split else None, old_slot
-            )
-            return ref_bytes(split.slot.oid), split, split.logical
+            split_prev = prev if type(prev) is _Split else None
+            raw, children = self._encode_members(struct, split_prev)
+            if len(raw) <= INLINE_MAX:
+                split = _Split(packed, raw, None, len(packed), children)
+            else:
+                slot = self._put(raw, old_slot)
+                split = _Split(packed, ref_bytes(slot.oid), slot, len(packed), children)
+            return split.embedded, split, split.logical
         leaf = _Leaf(packed, self._put(packed, old_slot), len(packed))
-        return ref_bytes(leaf.slot.oid), leaf, leaf.logical
+        return leaf.embedded, leaf, leaf.logical
 
-    def _encode_split(
-        self,
-        struct: Any,
-        packed: bytes,
-        prev: _Split | None,
-        old_slot: _Slot | None,
-    ) -> _Split:
-        old_children = prev.children if prev is not None else {}
-        children: dict[Any, _Memo] = {}
-        if type(struct) is dict:
-            parts = [_map_header(len(struct))]
-            for key, item in struct.items():
-                embedded, memo, _ = self._encode_value(item, old_children.get(key))
-                parts.append(self._pack(key))
-                parts.append(embedded)
-                if memo is not None:
-                    children[key] = memo
-        else:
-            parts = [_array_header(len(struct))]
-            for index, item in enumerate(struct):
-                embedded, memo, _ = self._encode_value(item, old_children.get(index))
-                parts.append(embedded)
-                if memo is not None:
-                    children[index] = memo
-        raw = b"".join(parts)
-        return _Split(packed, self._put(raw, old_slot), len(packed), children)
-
-    def _encode_chunked(self, kind: int, struct: Any, prev: _Chunked | None) -> _Chunked:
+    def _encode_chunked(
+        self, kind: int, struct: Any, prev: _Chunked | None
+    ) -> _Chunked:
         cutter = _Cutter(self, kind, struct, prev)
         runs = cutter.cut()
-        levels, top = self._build_nodes(kind, runs, prev)
+        levels, embedded = self._build_nodes(kind, runs, prev)
         header = _map_header if kind == KIND_DICT else _array_header
         logical = len(header(cutter.total)) + sum(run.logical for run in runs)
-        return _Chunked(kind, cutter.total, runs, levels, top, logical)
+        return _Chunked(kind, cutter.total, runs, levels, embedded, logical)
 
     def _build_nodes(
         self, kind: int, runs: list[_Run], prev: _Chunked | None
-    ) -> tuple[list[list[_Slot]], _Slot]:
+    ) -> tuple[list[list[_Slot | None]], bytes]:
+        """Group runs into nodes; return every level's slots and the top's bytes.
+
+        A top node small enough to inline is embedded in the parent and has
+        no slot.
+        """
         children = [(run.count, run.slot.oid) for run in runs]
         old_levels = prev.levels if prev is not None else []
-        levels: list[list[_Slot]] = []
+        levels: list[list[_Slot | None]] = []
         level = 0
         while True:
             groups = [children[i : i + FANOUT] for i in range(0, len(children), FANOUT)]
-            if not groups:
-                groups = [[]]
             old = old_levels[level] if level < len(old_levels) else []
+            if len(groups) <= 1:
+                raw = self._node_raw(kind, level, groups[0] if groups else [])
+                if len(raw) <= INLINE_MAX:
+                    levels.append([None])
+                    return levels, raw
+                top = self._put(raw, old[0] if old else None)
+                levels.append([top])
+                return levels, ref_bytes(top.oid)
             slots = [
                 self._put(
                     self._node_raw(kind, level, group),
@@ -324,19 +376,21 @@ class TreeWriter:
                 )
                 for index, group in enumerate(groups)
             ]
-            levels.append(slots)
-            if len(slots) == 1:
-                return levels, slots[0]
+            levels.append(list(slots))
             children = [
                 (sum(count for count, _ in group), slot.oid)
                 for group, slot in zip(groups, slots, strict=True)
             ]
             level += 1
 
-    def _node_raw(self, kind: int, level: int, group: list[tuple[int, ObjectId]]) -> bytes:
+    def _node_raw(
+        self, kind: int, level: int, group: list[tuple[int, ObjectId]]
+    ) -> bytes:
         pack = self._pack
         total = sum(count for count, _ in group)
-        entries = b"".join(b"\x92" + pack(count) + ref_bytes(oid) for count, oid in group)
+        entries = b"".join(
+            b"\x92" + pack(count) + ref_bytes(oid) for count, oid in group
+        )
         payload = (
             b"\x94"
             + pack(kind)
@@ -352,25 +406,40 @@ class TreeWriter:
         if old is not None and old.raw == raw:
             return old
         oid = digest(raw)
-        keyframe = old.keyframe if old is not None else None
         batch = self._batch
         if oid in batch.blobs or oid in self._known or self._store.contains(oid):
             self._known.add(oid)
-            return _Slot(raw, oid, keyframe)
-        blob, keyframe = self._compress(raw, oid, keyframe)
+            return self._next_version(old, raw, oid)
+        if old is None:
+            return self._store_full(raw, oid)
+        version = old.version + 1
+        base_version = version & (version - 1)
+        base = next(b for b in old.bases if b.version == base_version)
+        blob = self._compressor.delta(raw, base.oid, base.raw)
+        if len(blob) >= _DELTA_GIVE_UP * old.ratio * len(raw):
+            return self._store_full(raw, oid)
         batch.blobs[oid] = blob
         batch.new_bytes += len(blob)
-        return _Slot(raw, oid, keyframe)
+        return self._next_version(old, raw, oid)
 
-    def _compress(
-        self, raw: bytes, oid: ObjectId, keyframe: _Keyframe | None
-    ) -> tuple[bytes, _Keyframe]:
-        if keyframe is not None:
-            blob = self._compressor.delta(raw, keyframe.oid, keyframe.raw)
-            if len(blob) <= _DELTA_KEEP_RATIO * keyframe.ratio * len(raw):
-                return blob, keyframe
+    @staticmethod
+    def _next_version(old: _Slot | None, raw: bytes, oid: ObjectId) -> _Slot:
+        # The bases a skip-delta chain needs are the versions whose binary
+        # form is a prefix of the current one: clear its lowest set bits one
+        # by one. Version 0 is full; version v deltas against v & (v - 1).
+        if old is None:
+            return _Slot(raw, oid, 0, (_Base(0, oid, raw),), _FIRST_RATIO)
+        version = old.version + 1
+        base_version = version & (version - 1)
+        kept = tuple(b for b in old.bases if b.version <= base_version)
+        return _Slot(raw, oid, version, (*kept, _Base(version, oid, raw)), old.ratio)
+
+    def _store_full(self, raw: bytes, oid: ObjectId) -> _Slot:
         blob = self._compressor.full(raw)
-        return blob, _Keyframe(oid, raw, len(blob) / max(len(raw), 1))
+        self._batch.blobs[oid] = blob
+        self._batch.new_bytes += len(blob)
+        ratio = len(blob) / max(len(raw), 1)
+        return _Slot(raw, oid, 0, (_Base(0, oid, raw),), ratio)
 
 
 _KINDS: dict[type, int] = {list: KIND_LIST, tuple: KIND_TUPLE, dict: KIND_DICT}
@@ -507,8 +576,9 @@ class _Cutter:
             if aligned or size >= RUN_BYTES or count >= RUN_MAX_ENTRIES:
                 base = old_runs[base_index] if base_index < len(old_runs) else None
                 runs.append(
-                    self._make_run(count, full_parts, stored_parts, children,
-                                   logical_sum, base)
+                    self._make_run(
+                        count, full_parts, stored_parts, children, logical_sum, base
+                    )
                 )
                 base_index += 1
                 full_parts, stored_parts, children = [], [], {}
@@ -518,8 +588,9 @@ class _Cutter:
         if count:
             base = old_runs[base_index] if base_index < len(old_runs) else None
             runs.append(
-                self._make_run(count, full_parts, stored_parts, children,
-                               logical_sum, base)
+                self._make_run(
+                    count, full_parts, stored_parts, children, logical_sum, base
+                )
             )
         return position, len(old_runs)
 
@@ -541,9 +612,8 @@ class _Cutter:
 
 def memo_full(memo: _Memo, pack: Callable[[Any], bytes], value: Any) -> bytes:
     """Return the packed bytes of a value that is stored as an object."""
-    if type(memo) is _Chunked or memo.full is None:  # type: ignore[union-attr]
-        return pack(value)
-    return memo.full  # type: ignore[union-attr, return-value]
+    full = None if type(memo) is _Chunked else memo.full  # type: ignore[union-attr]
+    return pack(value) if full is None else full
 
 
 class TreeReader:
@@ -560,6 +630,7 @@ class TreeReader:
         self._store = store
         self._dctx = zstandard.ZstdDecompressor()
         self._bases: dict[ObjectId, bytes] = {}
+        self._chain = 0
         self._depth = 0
         self.budget = budget
         self._spent = 0
@@ -575,22 +646,21 @@ class TreeReader:
         try:
             return decode_blob(oid, blob, self._base_raw, self._dctx)
         except BlobError as exc:
-            raise CheckpointCorruptedError(
-                f"object {to_hex(oid)} at {self._store.location(oid)} is damaged: {exc}",
-                path=self._store.location(oid),
-                object_id=to_hex(oid),
-            ) from None
+            raise self._corrupt(oid, str(exc)) from None
 
     def _base_raw(self, oid: ObjectId) -> bytes:
         cached = self._bases.get(oid)
         if cached is not None:
             return cached
-        blob = self._store.get(oid)
-        if parse_header(blob).base is not None:
-            raise BlobError(f"its delta base {to_hex(oid)} is itself a delta")
-        raw = decode_blob(oid, blob, self._base_raw, self._dctx)
-        if len(self._bases) > 4096:
-            self._bases.clear()
+        if self._chain >= MAX_CHAIN:
+            raise BlobError(f"its chain of deltas is longer than {MAX_CHAIN}")
+        self._chain += 1
+        try:
+            raw = decode_blob(oid, self._store.get(oid), self._base_raw, self._dctx)
+        finally:
+            self._chain -= 1
+        if len(self._bases) >= _BASE_CACHE:
+            del self._bases[next(iter(self._bases))]
         self._bases[oid] = raw
         return raw
 

@@ -297,7 +297,11 @@ class Vault:
             writer = self._writer
             batch = writer.begin()
             roots = []
-            for name, value in (("state", state), ("config", config), ("context", context)):
+            for name, value in (
+                ("state", state),
+                ("config", config),
+                ("context", context),
+            ):
                 roots.append(self._encode(writer, name, value))
             self._store.put_many(batch.blobs)
             manifest = Manifest(
@@ -316,7 +320,9 @@ class Vault:
             )
             data = manifest.encode()
             checkpoint_id = ObjectId(data[-32:])
-            path = self._manifests / manifest_name(manifest.position, tick, checkpoint_id)
+            path = self._manifests / manifest_name(
+                manifest.position, tick, checkpoint_id
+            )
             atomic_write(path, data, fsync=self.fsync)
             writer.accept(batch)
             session.next_position += 1
@@ -523,7 +529,9 @@ class Vault:
             try:
                 path.unlink()
             except FileNotFoundError:
-                raise CheckpointNotFoundError(f"no checkpoint at {path}", path=path) from None
+                raise CheckpointNotFoundError(
+                    f"no checkpoint at {path}", path=path
+                ) from None
             except OSError as exc:
                 raise write_error(exc, path, "remove") from exc
             if self.fsync:
