@@ -55,7 +55,11 @@ from .codec import (
     new_packer,
     unpack,
 )
-from .errors import CheckpointCorruptedError, CheckpointIOError
+from .errors import (
+    CheckpointCorruptedError,
+    CheckpointIOError,
+    CheckpointNotFoundError,
+)
 from .ids import DIGEST_SIZE, ObjectId, digest, to_hex
 from .store import ObjectStore
 
@@ -656,7 +660,10 @@ class TreeReader:
             raise BlobError(f"its chain of deltas is longer than {MAX_CHAIN}")
         self._chain += 1
         try:
-            raw = decode_blob(oid, self._store.get(oid), self._base_raw, self._dctx)
+            blob = self._store.get(oid)
+            raw = decode_blob(oid, blob, self._base_raw, self._dctx)
+        except CheckpointNotFoundError:
+            raise BlobError(f"its delta base {to_hex(oid)} is missing") from None
         finally:
             self._chain -= 1
         if len(self._bases) >= _BASE_CACHE:
