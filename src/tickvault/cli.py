@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -65,7 +66,7 @@ JSONValue: TypeAlias = (
 DEFAULT_DEMO_DIR = Path("tickvault-demo")
 
 _PIPE_WIDTH = 160
-"""Console width when stdout is not a terminal and COLUMNS is unset.
+"""Console width for a stream that is not a terminal, when COLUMNS is unset.
 
 Rich would assume 80 columns and wrap the log table; a pipe has no width, and
 unwrapped rows are what ``grep`` and ``cut`` want.
@@ -351,7 +352,9 @@ def _cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
         )
 
     out.print(_summary_table(summary))
-    err.print(Text(f"see its checkpoints with: tickvault log {directory}"))
+    err.print(
+        Text(f"see its checkpoints with: tickvault log {shlex.quote(str(directory))}")
+    )
     return 0
 
 
