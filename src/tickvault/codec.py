@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import operator
 import types
 import typing
 import uuid
@@ -86,12 +87,35 @@ def fields_of(value: object) -> dict[str, Any] | None:
     dataclasses are flattened one level, their nested values are handled by
     whoever packs the result.
     """
-    if is_model(value):
-        dumped = value.model_dump(by_alias=True)  # type: ignore[attr-defined]
-        return dumped if type(dumped) is dict else dict(dumped)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    cls = type(value)
+    flatten = _FLATTENERS.get(cls, _UNKNOWN)
+    if flatten is _UNKNOWN:
+        flatten = _flattener_for(cls)
+        _FLATTENERS[cls] = flatten
+    return None if flatten is None else flatten(value)
+
+
+_Flattener = Callable[[Any], dict[str, Any]]
+_UNKNOWN: Any = object()
+_FLATTENERS: dict[type, _Flattener | None] = {}
+
+
+def _flattener_for(cls: type) -> _Flattener | None:
+    # Looked up once per class: the checks below cost more than the flattening.
+    if hasattr(cls, "model_dump") and hasattr(cls, "model_validate"):
+        return _dump_model
+    if dataclasses.is_dataclass(cls):
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        if len(names) < 2:
+            return lambda value: {name: getattr(value, name) for name in names}
+        getter = operator.attrgetter(*names)
+        return lambda value: dict(zip(names, getter(value), strict=True))
     return None
+
+
+def _dump_model(value: Any) -> dict[str, Any]:
+    dumped = value.model_dump(by_alias=True)
+    return dumped if type(dumped) is dict else dict(dumped)
 
 
 def _pack_sorted(items: Any) -> bytes:
@@ -109,49 +133,65 @@ def _array_header(count: int) -> bytes:
 
 
 def _default(value: Any) -> Any:
-    # Called by msgpack for every value that is not exactly one of its own
-    # types, and for ints outside 64 bits.
-    if isinstance(value, enum.Enum):
-        cls = type(value)
-        payload = _packb([f"{cls.__module__}.{cls.__qualname__}", value.value])
-        return msgpack.ExtType(EXT_ENUM, payload)
-    if isinstance(value, tuple):
-        return msgpack.ExtType(EXT_TUPLE, _packb(list(value)))
-    if isinstance(value, frozenset):
-        return msgpack.ExtType(EXT_FROZENSET, _pack_sorted(value))
-    if isinstance(value, set):
-        return msgpack.ExtType(EXT_SET, _pack_sorted(value))
-    if isinstance(value, int):
-        number = int(value)
-        if _INT64_MIN <= number <= _UINT64_MAX and type(value) is not int:
-            return number
-        size = (number.bit_length() + 8) // 8
-        return msgpack.ExtType(EXT_BIGINT, number.to_bytes(size, "big", signed=True))
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, dt.datetime):
-        return msgpack.ExtType(EXT_DATETIME, value.isoformat().encode())
-    if isinstance(value, dt.date):
-        return msgpack.ExtType(EXT_DATE, value.isoformat().encode())
-    if isinstance(value, uuid.UUID):
-        return msgpack.ExtType(EXT_UUID, value.bytes)
-    if isinstance(value, decimal.Decimal):
-        return msgpack.ExtType(EXT_DECIMAL, str(value).encode())
-    if isinstance(value, list):
-        return list(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    flat = fields_of(value)
-    if flat is not None:
-        return flat
-    raise UnsupportedValueError(
-        f"cannot store a value of type {type(value).__module__}."
-        f"{type(value).__qualname__}: {_short_repr(value)}"
-    )
+    # msgpack calls this for every value that is not exactly one of its own
+    # types, and for ints outside 64 bits. The handler is found once per
+    # type, so a state of many dataclass records pays one dict lookup each.
+    cls = type(value)
+    handler = _HANDLERS.get(cls)
+    if handler is None:
+        handler = _handler_for(cls)
+        _HANDLERS[cls] = handler
+    return handler(value)
+
+
+_HANDLERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _enum(value: Any) -> Any:
+    cls = type(value)
+    payload = _packb([f"{cls.__module__}.{cls.__qualname__}", value.value])
+    return msgpack.ExtType(EXT_ENUM, payload)
+
+
+def _integer(value: Any) -> Any:
+    number = int(value)
+    if _INT64_MIN <= number <= _UINT64_MAX and type(value) is not int:
+        return number
+    size = (number.bit_length() + 8) // 8
+    return msgpack.ExtType(EXT_BIGINT, number.to_bytes(size, "big", signed=True))
+
+
+def _handler_for(cls: type) -> Callable[[Any], Any]:
+    handlers: list[tuple[type | tuple[type, ...], Callable[[Any], Any]]] = [
+        (enum.Enum, _enum),
+        (tuple, lambda v: msgpack.ExtType(EXT_TUPLE, _packb(list(v)))),
+        (frozenset, lambda v: msgpack.ExtType(EXT_FROZENSET, _pack_sorted(v))),
+        (set, lambda v: msgpack.ExtType(EXT_SET, _pack_sorted(v))),
+        (int, _integer),
+        (float, float),
+        (str, str),
+        ((bytes, bytearray, memoryview), bytes),
+        (dt.datetime, lambda v: msgpack.ExtType(EXT_DATETIME, v.isoformat().encode())),
+        (dt.date, lambda v: msgpack.ExtType(EXT_DATE, v.isoformat().encode())),
+        (uuid.UUID, lambda v: msgpack.ExtType(EXT_UUID, v.bytes)),
+        (decimal.Decimal, lambda v: msgpack.ExtType(EXT_DECIMAL, str(v).encode())),
+        (list, list),
+        (Mapping, dict),
+    ]
+    for base, handler in handlers:
+        if issubclass(cls, base):
+            return handler
+    flatten = _flattener_for(cls)
+    if flatten is not None:
+        return flatten
+
+    def unsupported(value: Any) -> Any:
+        raise UnsupportedValueError(
+            f"cannot store a value of type {cls.__module__}.{cls.__qualname__}: "
+            f"{_short_repr(value)}"
+        )
+
+    return unsupported
 
 
 def _short_repr(value: object) -> str:
