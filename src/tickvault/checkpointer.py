@@ -40,6 +40,13 @@ class CheckpointConfig:
         fsync: Make each checkpoint durable before returning. Off is for
             tests and benchmarks: a power cut may then lose recent ones.
         compression_level: The zstd level, from -7 (fastest) to 22.
+        background: Let `AutoCheckpointer.on_step` return once the state is
+            encoded, and compress, write and publish the checkpoint on a
+            background thread while the simulation runs on. The returned
+            path is where the manifest appears once published;
+            `AutoCheckpointer.wait` waits for that. A crash loses at most
+            the checkpoints not yet published (two at the most), never one
+            that was. A failed write is raised by the next call.
     """
 
     enabled: bool = True
@@ -48,9 +55,10 @@ class CheckpointConfig:
     max_checkpoints: int = 10
     fsync: bool = True
     compression_level: int = 3
+    background: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("enabled", "fsync"):
+        for name in ("enabled", "fsync", "background"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"'{name}' must be a bool (got {value!r})")
@@ -105,6 +113,7 @@ class AutoCheckpointer:
                 create=True,
                 fsync=self.config.fsync,
                 compression_level=self.config.compression_level,
+                background=self.config.background,
             )
         return self._vault
 
@@ -126,16 +135,21 @@ class AutoCheckpointer:
         checkpoints beyond ``max_checkpoints`` are removed.
 
         Returns:
-            The new manifest's path, or None if nothing was written.
+            The new manifest's path, or None if nothing was written. In
+            background mode the manifest is there once `wait` returns.
         """
         if not self.config.enabled:
             return None
         tick = tick_of(state)
         if tick % self.config.interval:
             return None
-        path = self.vault.commit(state, sim_config, tick=tick, context=context)
-        self.rotate_checkpoints()
-        return path
+        return self.vault.commit(
+            state,
+            sim_config,
+            tick=tick,
+            context=context,
+            keep=self.config.max_checkpoints,
+        )
 
     def force_checkpoint(
         self,
@@ -146,11 +160,13 @@ class AutoCheckpointer:
         context: Any = None,
     ) -> Path:
         """Write a checkpoint now, whatever the interval or ``enabled``."""
-        path = self.vault.commit(
-            state, sim_config, description=description, context=context
+        return self.vault.commit(
+            state,
+            sim_config,
+            description=description,
+            context=context,
+            keep=self.config.max_checkpoints,
         )
-        self.rotate_checkpoints()
-        return path
 
     def rotate_checkpoints(self) -> list[Path]:
         """Remove the oldest checkpoints beyond ``max_checkpoints``.
@@ -164,11 +180,21 @@ class AutoCheckpointer:
         vault = self._existing_vault()
         if limit == 0 or vault is None:
             return []
-        paths = vault.paths()
-        removed = [vault.remove(path) for path in paths[: max(0, len(paths) - limit)]]
+        vault.flush()
+        removed = vault.trim(limit)
         if removed:
             log.debug("rotation removed %d checkpoints", len(removed))
         return removed
+
+    def wait(self) -> None:
+        """Wait until every checkpoint written so far is published.
+
+        Raises:
+            CheckpointIOError: A background write failed; the checkpoints
+                published before it are intact.
+        """
+        if self._vault is not None:
+            self._vault.flush()
 
     def get_latest_checkpoint(self) -> Path | None:
         """Return the newest checkpoint's manifest path, or None."""
@@ -185,7 +211,11 @@ class AutoCheckpointer:
         config_type: Any = None,
         context_type: Any = None,
     ) -> Checkpoint | None:
-        """Load the newest checkpoint, to resume a run; None if there is none."""
+        """Load the newest checkpoint, to resume a run; None if there is none.
+
+        Background writes of this checkpointer are waited for first.
+        """
+        self.wait()
         latest = self.get_latest_checkpoint()
         if latest is None:
             return None

@@ -3,10 +3,11 @@
 A manifest is a framed record (see `tickvault.records`) whose map names the
 roots of the checkpoint's three trees (state, config, context), the previous
 checkpoint, and the figures a log shows. Its file name is
-``<position, 12 digits>-t<tick, 12 digits>-<id, first 16 hex>.manifest``:
-names sort in creation order, show the tick, and differ even for two
-checkpoints of the same tick written in the same nanosecond, because the
-position is unique in a vault.
+``<position, 12 digits>-t<tick, 12 digits>.manifest``: names sort in creation
+order, show the tick, and differ even for two checkpoints of the same tick
+written in the same nanosecond, because the position is unique in a vault.
+The name holds no part of the checkpoint id, so that it is known before the
+manifest is written, when a commit in the background returns.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SUPPORTED_VERSIONS = frozenset({FORMAT_VERSION})
 MANIFEST_SUFFIX = ".manifest"
 MAX_TICK = 2**63 - 1
 
-_NAME = re.compile(r"^(\d{12,})-t(\d{12,})-([0-9a-f]{16})\.manifest$")
+_NAME = re.compile(r"^(\d{12,})-t(\d{12,})\.manifest$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,17 +137,17 @@ class Manifest:
         )
 
 
-def manifest_name(position: int, tick: int, checkpoint_id: ObjectId) -> str:
+def manifest_name(position: int, tick: int) -> str:
     """Return the file name of a manifest."""
-    return f"{position:012d}-t{tick:012d}-{to_hex(checkpoint_id)[:16]}{MANIFEST_SUFFIX}"
+    return f"{position:012d}-t{tick:012d}{MANIFEST_SUFFIX}"
 
 
-def parse_manifest_name(name: str) -> tuple[int, int, str] | None:
-    """Return (position, tick, id prefix) from a manifest file name, or None."""
+def parse_manifest_name(name: str) -> tuple[int, int] | None:
+    """Return (position, tick) from a manifest file name, or None."""
     match = _NAME.match(name)
     if match is None:
         return None
-    return int(match.group(1)), int(match.group(2)), match.group(3)
+    return int(match.group(1)), int(match.group(2))
 
 
 def read_manifest(path: Path) -> tuple[Manifest, ObjectId, int]:

@@ -40,7 +40,9 @@ sequence, after which old runs are compared again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -73,9 +75,11 @@ __all__ = [
     "RUN_BYTES",
     "SPLIT_MIN",
     "Batch",
+    "Submit",
     "TreeReader",
     "TreeWriter",
     "ref_bytes",
+    "run_inline",
 ]
 
 INLINE_MAX = 2048
@@ -133,7 +137,9 @@ class _Slot:
     ``version`` counts the versions of this place since its last full blob;
     ``bases`` are the versions that later skip-deltas will use, lowest
     version first; ``ratio`` is the compression ratio of the last full blob,
-    to judge whether a delta still pays.
+    to judge whether a delta still pays. The compressing thread sets
+    ``restart`` when it stored this version whole after all, so that the
+    next version counts from it.
     """
 
     raw: bytes
@@ -141,6 +147,7 @@ class _Slot:
     version: int
     bases: tuple[_Base, ...]
     ratio: float
+    restart: bool = False
 
 
 @dataclass(slots=True)
@@ -203,17 +210,31 @@ class _Root:
 
 @dataclass
 class Batch:
-    """The blobs and memory that one commit produces.
+    """The new objects and the memory that one commit produces.
 
-    Nothing in a batch takes effect until `TreeWriter.accept` is called
-    after the blobs are durable, so a failed commit leaves the writer's
-    memory pointing only at objects that exist.
+    Each new object's blob is being made by the compressing thread; its
+    future is in ``blobs``. Nothing in a batch takes effect until
+    `TreeWriter.accept` is called, so a commit that fails before that leaves
+    the writer's memory as it was.
     """
 
-    blobs: dict[ObjectId, bytes] = field(default_factory=dict)
+    blobs: dict[ObjectId, Future[bytes]] = field(default_factory=dict)
     roots: dict[str, _Root] = field(default_factory=dict)
-    new_bytes: int = 0
     logical: int = 0
+
+
+Submit = Callable[[Callable[[], bytes]], "Future[bytes]"]
+"""Runs a compression job, usually on another thread, and returns its future."""
+
+
+def run_inline(job: Callable[[], bytes]) -> Future[bytes]:
+    """Run a compression job at once, on the calling thread."""
+    future: Future[bytes] = Future()
+    try:
+        future.set_result(job())
+    except BaseException as exc:
+        future.set_exception(exc)
+    return future
 
 
 class TreeWriter:
@@ -221,12 +242,22 @@ class TreeWriter:
 
     Args:
         store: Where existing objects are looked up.
-        compression_level: The zstd level for new blobs.
+        compressor: Makes the blobs; used only by the jobs given to
+            ``submit``, so only by the thread that runs them.
+        submit: Runs compression jobs. The default runs them at once; a
+            vault runs them on its committer thread, so that compressing
+            overlaps with encoding.
     """
 
-    def __init__(self, store: ObjectStore, *, compression_level: int = 3) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        compressor: Compressor,
+        submit: Submit = run_inline,
+    ) -> None:
         self._store = store
-        self._compressor = Compressor(compression_level)
+        self._compressor = compressor
+        self._submit = submit
         self._pack = new_packer()
         self._roots: dict[str, _Root] = {}
         self._known: set[ObjectId] = set()
@@ -414,36 +445,40 @@ class TreeWriter:
         if oid in batch.blobs or oid in self._known or self._store.contains(oid):
             self._known.add(oid)
             return self._next_version(old, raw, oid)
-        if old is None:
-            return self._store_full(raw, oid)
-        version = old.version + 1
-        base_version = version & (version - 1)
-        base = next(b for b in old.bases if b.version == base_version)
-        blob = self._compressor.delta(raw, base.oid, base.raw)
-        if len(blob) >= _DELTA_GIVE_UP * old.ratio * len(raw):
-            return self._store_full(raw, oid)
-        batch.blobs[oid] = blob
-        batch.new_bytes += len(blob)
-        return self._next_version(old, raw, oid)
+        slot = self._next_version(old, raw, oid)
+        base = None
+        if slot.version:
+            base_version = slot.version & (slot.version - 1)
+            base = next(b for b in slot.bases if b.version == base_version)
+        batch.blobs[oid] = self._submit(partial(self._compress, slot, base))
+        return slot
 
     @staticmethod
     def _next_version(old: _Slot | None, raw: bytes, oid: ObjectId) -> _Slot:
         # The bases a skip-delta chain needs are the versions whose binary
         # form is a prefix of the current one: clear its lowest set bits one
         # by one. Version 0 is full; version v deltas against v & (v - 1).
-        if old is None:
-            return _Slot(raw, oid, 0, (_Base(0, oid, raw),), _FIRST_RATIO)
+        if old is None or old.restart:
+            ratio = old.ratio if old is not None else _FIRST_RATIO
+            if old is None:
+                return _Slot(raw, oid, 0, (_Base(0, oid, raw),), ratio)
+            old = _Slot(old.raw, old.oid, 0, (_Base(0, old.oid, old.raw),), ratio)
         version = old.version + 1
         base_version = version & (version - 1)
         kept = tuple(b for b in old.bases if b.version <= base_version)
         return _Slot(raw, oid, version, (*kept, _Base(version, oid, raw)), old.ratio)
 
-    def _store_full(self, raw: bytes, oid: ObjectId) -> _Slot:
+    def _compress(self, slot: _Slot, base: _Base | None) -> bytes:
+        """Return the blob of ``slot``'s object: a delta if that still pays."""
+        raw = slot.raw
+        if base is not None:
+            blob = self._compressor.delta(raw, base.oid, base.raw)
+            if len(blob) < _DELTA_GIVE_UP * slot.ratio * len(raw):
+                return blob
         blob = self._compressor.full(raw)
-        self._batch.blobs[oid] = blob
-        self._batch.new_bytes += len(blob)
-        ratio = len(blob) / max(len(raw), 1)
-        return _Slot(raw, oid, 0, (_Base(0, oid, raw),), ratio)
+        slot.ratio = len(blob) / max(len(raw), 1)
+        slot.restart = slot.version > 0
+        return blob
 
 
 _KINDS: dict[type, int] = {list: KIND_LIST, tuple: KIND_TUPLE, dict: KIND_DICT}

@@ -22,7 +22,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,13 +31,14 @@ from typing import Any
 from . import __version__
 from ._fsutil import TEMP_SUFFIX, WriterLock, atomic_write, fsync_dir, write_error
 from .codec import from_plain
+from .committer import Committer
 from .errors import (
     CheckpointIOError,
     CheckpointNotFoundError,
     CheckpointSchemaError,
     UnsupportedValueError,
 )
-from .ids import ObjectId, is_hex_prefix
+from .ids import DIGEST_SIZE, ObjectId, is_hex_prefix
 from .manifest import (
     MANIFEST_SUFFIX,
     MAX_TICK,
@@ -48,7 +50,7 @@ from .manifest import (
 )
 from .records import decode_record, encode_record
 from .store import LocalObjectStore
-from .tree import TreeReader, TreeWriter
+from .tree import Batch, TreeReader, TreeWriter
 
 __all__ = ["Checkpoint", "Ref", "Vault", "tick_of"]
 
@@ -110,20 +112,29 @@ def tick_of(state: Any) -> int:
 class _Entry:
     position: int
     tick: int
-    prefix: str
     path: Path
 
 
 class _Session:
-    """The writer lock of one vault folder, shared within a process."""
+    """The writer side of one vault folder, shared within a process.
+
+    It holds the writer lock, the committer thread, and the head of the
+    history: the next position and the id of the last published checkpoint.
+    ``parent`` is read and written only by jobs on the committer thread.
+    ``epoch`` grows whenever a publication fails, telling every `Vault`
+    that shares the session to forget its layouts, which may name objects
+    that were never written.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.lock = WriterLock(root / "lock")
         self.mutex = threading.RLock()
+        self.committer = Committer()
         self.users = 0
         self.next_position = 0
         self.parent: ObjectId | None = None
+        self.epoch = 0
 
 
 _SESSIONS: dict[Path, _Session] = {}
@@ -139,6 +150,10 @@ class Vault:
         fsync: Make every commit durable before it returns. Off trades crash
             safety for speed, for tests and benchmarks.
         compression_level: The zstd level for new blobs.
+        background: Return from `commit` once the checkpoint is encoded,
+            and publish it on the committer thread. `flush` waits for it;
+            a crash loses the checkpoints not yet published, never one
+            that was. See `commit`.
 
     Raises:
         CheckpointNotFoundError: There is no vault at ``path`` and ``create``
@@ -154,9 +169,12 @@ class Vault:
         create: bool = False,
         fsync: bool = True,
         compression_level: int = 3,
+        background: bool = False,
     ) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self.background = background
+        self._level = compression_level
         self._manifests = self.path / "manifests"
         marker = self.path / VAULT_MARKER
         if not marker.is_file():
@@ -168,7 +186,8 @@ class Vault:
             self._create()
         self._check_marker(marker)
         self._store = LocalObjectStore(self.path / "objects", fsync=fsync)
-        self._writer = TreeWriter(self._store, compression_level=compression_level)
+        self._writer: TreeWriter | None = None
+        self._epoch = 0
         self._session: _Session | None = None
 
     def _create(self) -> None:
@@ -218,19 +237,54 @@ class Vault:
         return f"Vault({str(self.path)!r})"
 
     def close(self) -> None:
-        """Release the writer lock, if this vault holds it, and the store."""
+        """Wait for background commits, then release the writer lock and store.
+
+        Raises:
+            CheckpointIOError: A background commit failed; the vault is
+                closed all the same.
+        """
         session, self._session = self._session, None
-        if session is not None:
-            with _SESSIONS_MUTEX:
-                session.users -= 1
-                if session.users == 0:
-                    session.lock.release()
-                    _SESSIONS.pop(session.root, None)
-        self._store.close()
+        try:
+            if session is not None:
+                with session.mutex:
+                    self._settle(session)
+        finally:
+            if session is not None:
+                with _SESSIONS_MUTEX:
+                    session.users -= 1
+                    if session.users == 0:
+                        session.committer.close()
+                        session.lock.release()
+                        _SESSIONS.pop(session.root, None)
+            self._store.close()
 
     def __del__(self) -> None:
         if getattr(self, "_session", None) is not None:
-            self.close()
+            try:
+                self.close()
+            except CheckpointIOError as exc:
+                log.warning("closing %s: %s", self.path, exc)
+
+    def flush(self) -> None:
+        """Wait until every checkpoint committed so far is published.
+
+        Raises:
+            CheckpointIOError: A background commit failed. The checkpoint it
+                was writing, and those committed after it, were not
+                written; every checkpoint published before it is intact.
+        """
+        session = self._session
+        if session is not None:
+            with session.mutex:
+                self._settle(session)
+
+    def _settle(self, session: _Session) -> None:
+        try:
+            session.committer.wait()
+        except BaseException:
+            self._load_head(session)
+            session.epoch += 1
+            raise
 
     def _write_session(self) -> _Session:
         if self._session is not None:
@@ -248,6 +302,7 @@ class Vault:
         return session
 
     def _load_head(self, session: _Session) -> None:
+        session.next_position, session.parent = 0, None
         entries = self._entries()
         if not entries:
             return
@@ -269,8 +324,16 @@ class Vault:
         tick: int | None = None,
         description: str = "",
         context: Any = None,
+        keep: int = 0,
     ) -> Path:
         """Write a checkpoint and return the path of its manifest.
+
+        The values are encoded before this returns, so the caller may change
+        them afterwards. Without ``background`` the checkpoint is published
+        (durable, if ``fsync``) when this returns. With it, the manifest
+        appears at the returned path once the committer has written it;
+        `flush` waits for that, and a failure is raised by the next
+        `commit`, `flush` or `close`.
 
         Args:
             state: The simulation state: a model, a dataclass or plain data.
@@ -278,6 +341,8 @@ class Vault:
             tick: The tick to record; by default the state's own.
             description: Free text to record.
             context: What the engine carries beside the state, if anything.
+            keep: After publishing, remove the oldest checkpoints so that at
+                most this many remain; 0 keeps them all.
 
         Raises:
             CheckpointSchemaError: The state has no valid tick.
@@ -294,47 +359,89 @@ class Vault:
             )
         session = self._write_session()
         with session.mutex:
-            writer = self._writer
+            if session.committer.failed:
+                self._settle(session)
+            session.committer.throttle()
+            writer = self._tree_writer(session)
             batch = writer.begin()
-            roots = []
-            for name, value in (
-                ("state", state),
-                ("config", config),
-                ("context", context),
-            ):
-                roots.append(self._encode(writer, name, value))
-            self._store.put_many(batch.blobs)
+            roots = [
+                self._encode(writer, name, value)
+                for name, value in (
+                    ("state", state),
+                    ("config", config),
+                    ("context", context),
+                )
+            ]
+            writer.accept(batch)
+            position = session.next_position
+            session.next_position += 1
+            path = self._manifests / manifest_name(position, tick)
             manifest = Manifest(
                 tick=tick,
                 created_ns=time.time_ns(),
                 description=description,
-                position=session.next_position,
-                parent=session.parent,
+                position=position,
+                parent=None,
                 state=roots[0],
                 config=roots[1],
                 context=roots[2],
                 logical_bytes=batch.logical,
                 new_objects=len(batch.blobs),
-                new_bytes=batch.new_bytes,
+                new_bytes=0,
                 writer=f"tickvault {__version__}",
             )
-            data = manifest.encode()
-            checkpoint_id = ObjectId(data[-32:])
-            path = self._manifests / manifest_name(
-                manifest.position, tick, checkpoint_id
+            session.committer.publish(
+                partial(self._publish, session, batch, manifest, path, keep)
             )
-            atomic_write(path, data, fsync=self.fsync)
-            writer.accept(batch)
-            session.next_position += 1
-            session.parent = checkpoint_id
+            if not self.background:
+                self._settle(session)
+        return path
+
+    def _tree_writer(self, session: _Session) -> TreeWriter:
+        if self._writer is None:
+            committer = session.committer
+            self._writer = TreeWriter(
+                self._store, committer.compressor(self._level), committer.run
+            )
+            self._epoch = session.epoch
+        elif self._epoch != session.epoch:
+            self._writer.forget()
+            self._epoch = session.epoch
+        return self._writer
+
+    def _publish(
+        self,
+        session: _Session,
+        batch: Batch,
+        manifest: Manifest,
+        path: Path,
+        keep: int,
+    ) -> None:
+        # Runs on the committer thread, after every job submitted before it.
+        blobs = {oid: future.result() for oid, future in batch.blobs.items()}
+        self._store.put_many(blobs)
+        manifest = replace(
+            manifest,
+            parent=session.parent,
+            new_bytes=sum(len(blob) for blob in blobs.values()),
+        )
+        data = manifest.encode()
+        atomic_write(path, data, fsync=self.fsync)
+        session.parent = ObjectId(data[-DIGEST_SIZE:])
         log.debug(
             "checkpoint %s: tick %d, %d new objects, %d bytes",
             path.name,
-            tick,
-            len(batch.blobs),
-            batch.new_bytes,
+            manifest.tick,
+            manifest.new_objects,
+            manifest.new_bytes,
         )
-        return path
+        if keep:
+            self.trim(keep)
+
+    def trim(self, keep: int) -> list[Path]:
+        """Remove the oldest checkpoints so that at most ``keep`` remain."""
+        paths = self.paths()
+        return [self.remove(path) for path in paths[: max(0, len(paths) - keep)]]
 
     @staticmethod
     def _encode(writer: TreeWriter, name: str, value: Any) -> ObjectId:
@@ -363,8 +470,8 @@ class Vault:
                 if not name.endswith(TEMP_SUFFIX):
                     log.debug("ignoring %s: not a manifest name", name)
                 continue
-            position, tick, prefix = parsed
-            entries.append(_Entry(position, tick, prefix, self._manifests / name))
+            position, tick = parsed
+            entries.append(_Entry(position, tick, self._manifests / name))
         entries.sort(key=lambda entry: entry.position)
         return entries
 
@@ -452,16 +559,11 @@ class Vault:
         return matches[-1].path
 
     def _by_prefix(self, prefix: str) -> Path:
-        head = prefix[:16]
-        matches = [entry for entry in self._entries() if entry.prefix.startswith(head)]
-        if len(prefix) > 16:
-            matches = [
-                entry
-                for entry in matches
-                if self._metadata(entry.path).checkpoint_id.startswith(prefix)
-            ]
+        matches = [
+            meta.path for meta in self.log() if meta.checkpoint_id.startswith(prefix)
+        ]
         if len(matches) == 1:
-            return matches[0].path
+            return matches[0]
         if not matches:
             raise CheckpointNotFoundError(
                 f"no checkpoint id starts with {prefix!r} in the vault at {self.path}",
@@ -524,18 +626,19 @@ class Vault:
             VaultLockedError: Another process is writing this vault.
         """
         path = self._resolve_path(ref)
-        session = self._write_session()
-        with session.mutex:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                raise CheckpointNotFoundError(
-                    f"no checkpoint at {path}", path=path
-                ) from None
-            except OSError as exc:
-                raise write_error(exc, path, "remove") from exc
-            if self.fsync:
-                fsync_dir(path.parent)
+        # The lock, not the session mutex: the committer thread removes
+        # checkpoints for `commit(keep=...)` while a caller may hold the mutex.
+        self._write_session()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise CheckpointNotFoundError(
+                f"no checkpoint at {path}", path=path
+            ) from None
+        except OSError as exc:
+            raise write_error(exc, path, "remove") from exc
+        if self.fsync:
+            fsync_dir(path.parent)
         log.debug("removed checkpoint %s", path.name)
         return path
 
