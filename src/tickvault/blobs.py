@@ -74,7 +74,7 @@ class Compressor:
     contexts are not shared.
     """
 
-    def __init__(self, level: int = 3, *, primed: int = 256) -> None:
+    def __init__(self, level: int = 3, *, primed: int = 32) -> None:
         self.level = level
         self._cctx = zstandard.ZstdCompressor(
             level=level, write_checksum=False, write_content_size=True
@@ -93,12 +93,17 @@ class Compressor:
             dictionary = zstandard.ZstdCompressionDict(
                 base_raw, dict_type=zstandard.DICT_TYPE_RAWCONTENT
             )
+            # Sized to the input, the context takes kilobytes instead of the
+            # half megabyte that the level's defaults allocate.
+            params = zstandard.ZstdCompressionParameters.from_level(
+                self.level,
+                source_size=len(raw) + len(base_raw),
+                write_checksum=0,
+                write_content_size=1,
+                write_dict_id=0,
+            )
             cctx = zstandard.ZstdCompressor(
-                level=self.level,
-                dict_data=dictionary,
-                write_checksum=False,
-                write_content_size=True,
-                write_dict_id=False,
+                compression_params=params, dict_data=dictionary
             )
             if len(self._primed) >= self._primed_limit:
                 del self._primed[next(iter(self._primed))]

@@ -11,10 +11,13 @@ value's own structure:
   collection costs nothing when it is unchanged;
 * a mapping or list that packs to more than `SPLIT_MIN` bytes keeps its
   larger members as objects of their own;
-* a mapping or list of more than `CHUNK_MIN` entries is cut into *runs* of
-  about `RUN_BYTES`, and the list of runs into nodes of at most `FANOUT`
-  entries, so that changing, appending or inserting a few entries rewrites a
-  few runs and one path of nodes, not the whole collection.
+* a mapping or list of more than `CHUNK_MIN` entries is cut into *runs*, and
+  the list of runs into nodes of at most `FANOUT` entries, so that changing,
+  appending or inserting a few entries rewrites a few runs and one path of
+  nodes, not the whole collection. A run holds about a 32nd of its
+  container, from `RUN_BYTES` to `RUN_BYTES_MAX`: scattered edits touch
+  most runs of a large collection, and every touched run costs an id and a
+  blob header, so large collections get fewer, larger runs.
 
 `TreeWriter` remembers how it encoded the previous checkpoint. For each place
 in the tree it keeps the packed bytes it saw last time. Real engines rebuild
@@ -43,6 +46,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import msgpack
@@ -73,6 +77,7 @@ __all__ = [
     "KIND_LIST",
     "KIND_TUPLE",
     "RUN_BYTES",
+    "RUN_BYTES_MAX",
     "SPLIT_MIN",
     "Batch",
     "Submit",
@@ -86,6 +91,8 @@ INLINE_MAX = 2048
 SPLIT_MIN = 4096
 CHUNK_MIN = 64
 RUN_BYTES = 8192
+RUN_BYTES_MAX = 65536
+RUNS_PER_CONTAINER = 32
 RUN_MAX_ENTRIES = 1024
 FANOUT = 128
 MAX_DEPTH = 256
@@ -180,11 +187,14 @@ class _Split:
 
 @dataclass(slots=True)
 class _Run:
+    """One run of a chunked container; ``keys`` are a map run's keys."""
+
     count: int
     full: bytes
     slot: _Slot
     logical: int
     children: dict[Any, _Memo]
+    keys: list[Any] | None
 
 
 @dataclass(slots=True)
@@ -482,6 +492,7 @@ class TreeWriter:
 
 
 _KINDS: dict[type, int] = {list: KIND_LIST, tuple: KIND_TUPLE, dict: KIND_DICT}
+_first = itemgetter(0)
 
 
 _PLAIN = frozenset({dict, list, tuple, str, int, float, bool, bytes, type(None)})
@@ -514,6 +525,15 @@ class _Cutter:
             position += run.count
         self.shift = self.total - position
         self._old_children: dict[Any, _Memo] | None = None
+        self.run_bytes = self._run_target()
+
+    def _run_target(self) -> int:
+        if self.old_runs:
+            size = sum(len(run.full) for run in self.old_runs)
+        else:
+            sample = self.entries[:CHUNK_MIN]
+            size = len(self._slice_full(0, len(sample))) * self.total // len(sample)
+        return min(max(size // RUNS_PER_CONTAINER, RUN_BYTES), RUN_BYTES_MAX)
 
     def _slice_full(self, start: int, end: int) -> bytes:
         chunk = self.entries[start:end]
@@ -528,10 +548,16 @@ class _Cutter:
             if index < len(old_runs):
                 run = old_runs[index]
                 end = position + run.count
-                if end <= self.total and self._slice_full(position, end) == run.full:
+                full = self._slice_full(position, end) if end <= self.total else b""
+                if full and full != run.full and self._same_places(run, position, end):
+                    runs.append(self._rewrite(run, full, position, end))
+                    position = end
+                    index += 1
+                    continue
+                if full == run.full:
                     is_open_tail = (
                         index == len(old_runs) - 1
-                        and len(run.full) < RUN_BYTES
+                        and len(run.full) < self.run_bytes
                         and end < self.total
                     )
                     if not is_open_tail:
@@ -543,6 +569,27 @@ class _Cutter:
                     continue
             position, index = self._recut(position, index, runs)
         return runs
+
+    def _same_places(self, run: _Run, start: int, end: int) -> bool:
+        """Tell whether entries ``start:end`` are edits in place of ``run``'s.
+
+        They are when the run held no objects of its own and, for a map, the
+        keys are the same; for a list, when the list kept its length. Then
+        the new run can be the packed slice itself, with no entry re-encoded.
+        """
+        if run.children or not (self.shift == 0 or self.is_map):
+            return False
+        if self.is_map:
+            return run.keys == list(map(_first, self.entries[start:end]))
+        return True
+
+    def _rewrite(self, run: _Run, full: bytes, start: int, end: int) -> _Run:
+        slot = self.writer._put(full, run.slot)
+        logical = len(full) - len(_map_header(run.count))
+        return _Run(run.count, full, slot, logical, {}, self._keys(start, end))
+
+    def _keys(self, start: int, end: int) -> list[Any] | None:
+        return list(map(_first, self.entries[start:end])) if self.is_map else None
 
     def _lookup(self, key: Any) -> _Memo | None:
         if self._old_children is None:
@@ -612,11 +659,17 @@ class _Cutter:
                 and old_position in self.old_starts
                 and position < self.total
             )
-            if aligned or size >= RUN_BYTES or count >= RUN_MAX_ENTRIES:
+            if aligned or size >= self.run_bytes or count >= RUN_MAX_ENTRIES:
                 base = old_runs[base_index] if base_index < len(old_runs) else None
                 runs.append(
                     self._make_run(
-                        count, full_parts, stored_parts, children, logical_sum, base
+                        position,
+                        count,
+                        full_parts,
+                        stored_parts,
+                        children,
+                        logical_sum,
+                        base,
                     )
                 )
                 base_index += 1
@@ -628,13 +681,20 @@ class _Cutter:
             base = old_runs[base_index] if base_index < len(old_runs) else None
             runs.append(
                 self._make_run(
-                    count, full_parts, stored_parts, children, logical_sum, base
+                    position,
+                    count,
+                    full_parts,
+                    stored_parts,
+                    children,
+                    logical_sum,
+                    base,
                 )
             )
         return position, len(old_runs)
 
     def _make_run(
         self,
+        end: int,
         count: int,
         full_parts: list[bytes],
         stored_parts: list[bytes],
@@ -646,7 +706,7 @@ class _Cutter:
         full = header + b"".join(full_parts)
         raw = header + b"".join(stored_parts)
         slot = self.writer._put(raw, base.slot if base is not None else None)
-        return _Run(count, full, slot, logical, children)
+        return _Run(count, full, slot, logical, children, self._keys(end - count, end))
 
 
 def memo_full(memo: _Memo, pack: Callable[[Any], bytes], value: Any) -> bytes:
