@@ -50,6 +50,7 @@ __all__ = [
     "decode_scalar_ext",
     "fields_of",
     "from_plain",
+    "is_frozen",
     "is_model",
     "new_packer",
     "pack",
@@ -103,14 +104,82 @@ _FLATTENERS: dict[type, _Flattener | None] = {}
 def _flattener_for(cls: type) -> _Flattener | None:
     # Looked up once per class: the checks below cost more than the flattening.
     if hasattr(cls, "model_dump") and hasattr(cls, "model_validate"):
-        return _dump_model
+        if not _model_is_frozen(cls):
+            return _dump_model
+        # A frozen model is flattened one level, like a dataclass, so that
+        # the sub-objects an engine reuses between ticks keep their identity
+        # and the tree can skip them (see tickvault.tree).
+        fields = cls.model_fields  # type: ignore[attr-defined]
+        names = tuple(fields)
+        keys = tuple(info.alias or name for name, info in fields.items())
+        return _attribute_flattener(names, keys)
     if dataclasses.is_dataclass(cls):
         names = tuple(f.name for f in dataclasses.fields(cls))
-        if len(names) < 2:
-            return lambda value: {name: getattr(value, name) for name in names}
-        getter = operator.attrgetter(*names)
-        return lambda value: dict(zip(names, getter(value), strict=True))
+        return _attribute_flattener(names, names)
     return None
+
+
+def _attribute_flattener(names: tuple[str, ...], keys: tuple[str, ...]) -> _Flattener:
+    if len(names) < 2:
+        pairs = tuple(zip(keys, names, strict=True))
+        return lambda value: {key: getattr(value, name) for key, name in pairs}
+    getter = operator.attrgetter(*names)
+    return lambda value: dict(zip(keys, getter(value), strict=True))
+
+
+def _model_is_frozen(cls: type) -> bool:
+    config = getattr(cls, "model_config", None)
+    return isinstance(config, Mapping) and bool(config.get("frozen"))
+
+
+_ATOMS = frozenset(
+    {
+        str,
+        bytes,
+        int,
+        float,
+        bool,
+        type(None),
+        complex,
+        dt.datetime,
+        dt.date,
+        dt.time,
+        dt.timedelta,
+        uuid.UUID,
+        decimal.Decimal,
+    }
+)
+
+
+def is_frozen(value: object) -> bool:
+    """Tell whether nothing reachable from ``value`` can change in place.
+
+    True for immutable scalars and enum members, and for tuples, frozensets,
+    frozen dataclasses and frozen models made only of such values. A frozen
+    object that is changed anyway, through ``object.__setattr__``, breaks
+    this promise; tickvault then keeps storing what it held before.
+    """
+    try:
+        return _is_frozen(value)
+    except RecursionError:
+        return False
+
+
+def _is_frozen(value: object) -> bool:
+    cls = type(value)
+    if cls in _ATOMS or isinstance(value, enum.Enum):
+        return True
+    if cls is tuple or cls is frozenset:
+        return all(map(_is_frozen, value))  # type: ignore[call-overload]
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is not None and not isinstance(value, type):
+        return bool(params.frozen) and all(
+            _is_frozen(getattr(value, f.name))
+            for f in dataclasses.fields(value)  # type: ignore[arg-type]
+        )
+    if _model_is_frozen(cls) and hasattr(cls, "model_fields"):
+        return all(_is_frozen(getattr(value, name)) for name in cls.model_fields)
+    return False
 
 
 def _dump_model(value: Any) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -58,6 +58,7 @@ from .codec import (
     EXT_REF,
     decode_scalar_ext,
     fields_of,
+    is_frozen,
     new_packer,
     unpack,
 )
@@ -164,6 +165,8 @@ class _Leaf:
     full: bytes
     slot: _Slot
     logical: int
+    source: Any = None
+    frozen: bool | None = None
 
     @property
     def embedded(self) -> bytes:
@@ -183,11 +186,20 @@ class _Split:
     slot: _Slot | None
     logical: int
     children: dict[Any, _Memo]
+    source: Any = None
+    frozen: bool | None = None
 
 
 @dataclass(slots=True)
 class _Run:
-    """One run of a chunked container; ``keys`` are a map run's keys."""
+    """One run of a chunked container.
+
+    ``keys`` are a map run's keys. The entries last seen in the run are
+    ``origin[start:start + count]``: ``origin`` is the whole entry list of
+    that checkpoint, shared by all its runs, so remembering them copies
+    nothing. ``frozen`` tells whether they are all deeply immutable (None
+    until asked).
+    """
 
     count: int
     full: bytes
@@ -195,6 +207,9 @@ class _Run:
     logical: int
     children: dict[Any, _Memo]
     keys: list[Any] | None
+    origin: list[Any]
+    start: int
+    frozen: bool | None = None
 
 
 @dataclass(slots=True)
@@ -207,6 +222,8 @@ class _Chunked:
     levels: list[list[_Slot | None]]
     embedded: bytes
     logical: int
+    source: Any = None
+    frozen: bool | None = None
 
 
 _Memo = _Leaf | _Split | _Chunked
@@ -356,29 +373,41 @@ class TreeWriter:
         self, value: Any, prev: _Memo | None
     ) -> tuple[bytes, _Memo | None, int]:
         """Return the bytes to embed for ``value``, its memory and its size."""
+        if prev is not None and prev.source is value:
+            # The engine handed back last tick's object. If nothing inside it
+            # can change, neither can its bytes: skip packing it at all.
+            if prev.frozen is None:
+                prev.frozen = is_frozen(value)
+            if prev.frozen:
+                return prev.embedded, prev, prev.logical
         struct = _structure(value)
         kind = _KINDS.get(type(struct))
         if kind is not None and len(struct) > CHUNK_MIN:
             chunked = self._encode_chunked(
                 kind, struct, prev if type(prev) is _Chunked else None
             )
+            chunked.source = value
             return chunked.embedded, chunked, chunked.logical
         packed = self._pack(struct)
         if len(packed) <= INLINE_MAX:
             return packed, None, len(packed)
         if (type(prev) is _Leaf or type(prev) is _Split) and prev.full == packed:
+            if prev.source is not value:
+                prev = replace(prev, source=value, frozen=None)
             return prev.embedded, prev, prev.logical
         old_slot = prev.slot if type(prev) is _Leaf or type(prev) is _Split else None
         if kind is not None and kind != KIND_TUPLE and len(packed) > SPLIT_MIN:
             split_prev = prev if type(prev) is _Split else None
             raw, children = self._encode_members(struct, split_prev)
             if len(raw) <= INLINE_MAX:
-                split = _Split(packed, raw, None, len(packed), children)
+                split = _Split(packed, raw, None, len(packed), children, value)
             else:
                 slot = self._put(raw, old_slot)
-                split = _Split(packed, ref_bytes(slot.oid), slot, len(packed), children)
+                split = _Split(
+                    packed, ref_bytes(slot.oid), slot, len(packed), children, value
+                )
             return split.embedded, split, split.logical
-        leaf = _Leaf(packed, self._put(packed, old_slot), len(packed))
+        leaf = _Leaf(packed, self._put(packed, old_slot), len(packed), value)
         return leaf.embedded, leaf, leaf.logical
 
     def _encode_chunked(
@@ -493,6 +522,7 @@ class TreeWriter:
 
 _KINDS: dict[type, int] = {list: KIND_LIST, tuple: KIND_TUPLE, dict: KIND_DICT}
 _first = itemgetter(0)
+_second = itemgetter(1)
 
 
 _PLAIN = frozenset({dict, list, tuple, str, int, float, bool, bytes, type(None)})
@@ -548,6 +578,11 @@ class _Cutter:
             if index < len(old_runs):
                 run = old_runs[index]
                 end = position + run.count
+                if end <= self.total and self._unchanged_objects(run, position, end):
+                    runs.append(run)
+                    position = end
+                    index += 1
+                    continue
                 full = self._slice_full(position, end) if end <= self.total else b""
                 if full and full != run.full and self._same_places(run, position, end):
                     runs.append(self._rewrite(run, full, position, end))
@@ -561,7 +596,11 @@ class _Cutter:
                         and end < self.total
                     )
                     if not is_open_tail:
-                        runs.append(run)
+                        runs.append(
+                            replace(
+                                run, origin=self.entries, start=position, frozen=None
+                            )
+                        )
                         position = end
                         index += 1
                         continue
@@ -569,6 +608,31 @@ class _Cutter:
                     continue
             position, index = self._recut(position, index, runs)
         return runs
+
+    def _unchanged_objects(self, run: _Run, start: int, end: int) -> bool:
+        """Tell whether the run holds the very objects it held last time, frozen.
+
+        Engines that rebuild their state fail the first comparison, so this
+        costs them one identity check a run.
+        """
+        if run.frozen is False:
+            return False
+        new, old = self.entries, run.origin
+        offset = run.start - start
+        if self.is_map:
+            for index in range(start, end):
+                now, then = new[index], old[index + offset]
+                if now[1] is not then[1] or now[0] is not then[0]:
+                    return False
+            values = list(map(_second, new[start:end]))
+        else:
+            for index in range(start, end):
+                if new[index] is not old[index + offset]:
+                    return False
+            values = new[start:end]
+        if run.frozen is None:
+            run.frozen = all(map(is_frozen, values))
+        return run.frozen
 
     def _same_places(self, run: _Run, start: int, end: int) -> bool:
         """Tell whether entries ``start:end`` are edits in place of ``run``'s.
@@ -586,7 +650,8 @@ class _Cutter:
     def _rewrite(self, run: _Run, full: bytes, start: int, end: int) -> _Run:
         slot = self.writer._put(full, run.slot)
         logical = len(full) - len(_map_header(run.count))
-        return _Run(run.count, full, slot, logical, {}, self._keys(start, end))
+        keys = self._keys(start, end)
+        return _Run(run.count, full, slot, logical, {}, keys, self.entries, start)
 
     def _keys(self, start: int, end: int) -> list[Any] | None:
         return list(map(_first, self.entries[start:end])) if self.is_map else None
@@ -706,7 +771,9 @@ class _Cutter:
         full = header + b"".join(full_parts)
         raw = header + b"".join(stored_parts)
         slot = self.writer._put(raw, base.slot if base is not None else None)
-        return _Run(count, full, slot, logical, children, self._keys(end - count, end))
+        start = end - count
+        keys = self._keys(start, end)
+        return _Run(count, full, slot, logical, children, keys, self.entries, start)
 
 
 def memo_full(memo: _Memo, pack: Callable[[Any], bytes], value: Any) -> bytes:
