@@ -47,11 +47,13 @@ __all__ = [
     "EXT_TUPLE",
     "EXT_UUID",
     "ExtHook",
+    "array_header",
     "decode_scalar_ext",
     "fields_of",
     "from_plain",
     "is_frozen",
     "is_model",
+    "map_header",
     "new_packer",
     "pack",
     "unpack",
@@ -190,15 +192,25 @@ def _dump_model(value: Any) -> dict[str, Any]:
 def _pack_sorted(items: Any) -> bytes:
     members = [_packb(item) for item in items]
     members.sort()
-    return _array_header(len(members)) + b"".join(members)
+    return array_header(len(members)) + b"".join(members)
 
 
-def _array_header(count: int) -> bytes:
+def array_header(count: int) -> bytes:
+    """Return the msgpack header of an array of ``count`` items."""
     if count < 16:
         return bytes((0x90 | count,))
     if count < 0x10000:
         return b"\xdc" + count.to_bytes(2, "big")
     return b"\xdd" + count.to_bytes(4, "big")
+
+
+def map_header(count: int) -> bytes:
+    """Return the msgpack header of a map of ``count`` pairs."""
+    if count < 16:
+        return bytes((0x80 | count,))
+    if count < 0x10000:
+        return b"\xde" + count.to_bytes(2, "big")
+    return b"\xdf" + count.to_bytes(4, "big")
 
 
 def _default(value: Any) -> Any:

@@ -56,9 +56,11 @@ from .blobs import MAX_CHAIN, BlobError, Compressor, decode_blob
 from .codec import (
     EXT_CHUNKED,
     EXT_REF,
+    array_header,
     decode_scalar_ext,
     fields_of,
     is_frozen,
+    map_header,
     new_packer,
     unpack,
 )
@@ -111,22 +113,6 @@ _FIRST_RATIO = 0.5
 def ref_bytes(oid: ObjectId) -> bytes:
     """Return the packed reference to ``oid``, as embedded in a parent."""
     return _REF_PREFIX + oid
-
-
-def _array_header(count: int) -> bytes:
-    if count < 16:
-        return bytes((0x90 | count,))
-    if count < 0x10000:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
-
-
-def _map_header(count: int) -> bytes:
-    if count < 16:
-        return bytes((0x80 | count,))
-    if count < 0x10000:
-        return b"\xde" + count.to_bytes(2, "big")
-    return b"\xdf" + count.to_bytes(4, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +339,7 @@ class TreeWriter:
         old_children = prev.children if prev is not None else {}
         children: dict[Any, _Memo] = {}
         if type(struct) is dict:
-            parts = [_map_header(len(struct))]
+            parts = [map_header(len(struct))]
             for key, item in struct.items():
                 embedded, memo, _ = self._encode_value(item, old_children.get(key))
                 parts.append(pack(key))
@@ -361,7 +347,7 @@ class TreeWriter:
                 if memo is not None:
                     children[key] = memo
         else:
-            parts = [_array_header(len(struct))]
+            parts = [array_header(len(struct))]
             for index, item in enumerate(struct):
                 embedded, memo, _ = self._encode_value(item, old_children.get(index))
                 parts.append(embedded)
@@ -416,7 +402,7 @@ class TreeWriter:
         cutter = _Cutter(self, kind, struct, prev)
         runs = cutter.cut()
         levels, embedded = self._build_nodes(kind, runs, prev)
-        header = _map_header if kind == KIND_DICT else _array_header
+        header = map_header if kind == KIND_DICT else array_header
         logical = len(header(cutter.total)) + sum(run.logical for run in runs)
         return _Chunked(kind, cutter.total, runs, levels, embedded, logical)
 
@@ -470,7 +456,7 @@ class TreeWriter:
             + pack(kind)
             + pack(level)
             + pack(total)
-            + _array_header(len(group))
+            + array_header(len(group))
             + entries
         )
         return pack(msgpack.ExtType(EXT_CHUNKED, payload))
@@ -649,7 +635,7 @@ class _Cutter:
 
     def _rewrite(self, run: _Run, full: bytes, start: int, end: int) -> _Run:
         slot = self.writer._put(full, run.slot)
-        logical = len(full) - len(_map_header(run.count))
+        logical = len(full) - len(map_header(run.count))
         keys = self._keys(start, end)
         return _Run(run.count, full, slot, logical, {}, keys, self.entries, start)
 
@@ -678,19 +664,11 @@ class _Cutter:
         writer = self.writer
         pack = writer._pack
         old_runs = self.old_runs
-        header = _map_header if self.is_map else _array_header
         region_old_start = sum(run.count for run in old_runs[:index])
         base_index = index
-        full_parts: list[bytes] = []
-        stored_parts: list[bytes] = []
-        children: dict[Any, _Memo] = {}
-        count = size = logical_sum = 0
+        parts = _Parts()
         if seed is not None:
-            skip = len(header(seed.count))
-            full_parts.append(seed.full[skip:])
-            stored_parts.append(seed.slot.raw[skip:])
-            children.update(seed.children)
-            count, size, logical_sum = seed.count, len(seed.full), seed.logical
+            parts.take(seed, self.is_map)
         while position < self.total:
             entry = self.entries[position]
             if self.is_map:
@@ -700,23 +678,17 @@ class _Cutter:
                 full = key_bytes + (
                     embedded if memo is None else memo_full(memo, pack, item)
                 )
-                stored = key_bytes + embedded
-                child_key = key
-                logical += len(key_bytes)
+                parts.add(full, key_bytes + embedded, logical + len(key_bytes))
+                if memo is not None:
+                    parts.children[key] = memo
             else:
                 embedded, memo, logical = writer._encode_value(
                     entry, self._lookup(position)
                 )
                 full = embedded if memo is None else memo_full(memo, pack, entry)
-                stored = embedded
-                child_key = count
-            full_parts.append(full)
-            stored_parts.append(stored)
-            if memo is not None:
-                children[child_key] = memo
-            count += 1
-            size += len(full)
-            logical_sum += logical
+                if memo is not None:
+                    parts.children[parts.count] = memo
+                parts.add(full, embedded, logical)
             position += 1
             old_position = position - self.shift
             aligned = (
@@ -724,56 +696,54 @@ class _Cutter:
                 and old_position in self.old_starts
                 and position < self.total
             )
-            if aligned or size >= self.run_bytes or count >= RUN_MAX_ENTRIES:
+            full_run = parts.size >= self.run_bytes or parts.count >= RUN_MAX_ENTRIES
+            if aligned or full_run or position == self.total:
                 base = old_runs[base_index] if base_index < len(old_runs) else None
-                runs.append(
-                    self._make_run(
-                        position,
-                        count,
-                        full_parts,
-                        stored_parts,
-                        children,
-                        logical_sum,
-                        base,
-                    )
-                )
+                runs.append(self._make_run(position, parts, base))
                 base_index += 1
-                full_parts, stored_parts, children = [], [], {}
-                count = size = logical_sum = 0
+                parts = _Parts()
                 if aligned:
                     return position, self.old_starts[old_position]
-        if count:
-            base = old_runs[base_index] if base_index < len(old_runs) else None
-            runs.append(
-                self._make_run(
-                    position,
-                    count,
-                    full_parts,
-                    stored_parts,
-                    children,
-                    logical_sum,
-                    base,
-                )
-            )
         return position, len(old_runs)
 
-    def _make_run(
-        self,
-        end: int,
-        count: int,
-        full_parts: list[bytes],
-        stored_parts: list[bytes],
-        children: dict[Any, _Memo],
-        logical: int,
-        base: _Run | None,
-    ) -> _Run:
-        header = _map_header(count) if self.is_map else _array_header(count)
-        full = header + b"".join(full_parts)
-        raw = header + b"".join(stored_parts)
+    def _make_run(self, end: int, parts: _Parts, base: _Run | None) -> _Run:
+        count = parts.count
+        header = map_header(count) if self.is_map else array_header(count)
+        full = header + b"".join(parts.full)
+        raw = header + b"".join(parts.stored)
         slot = self.writer._put(raw, base.slot if base is not None else None)
         start = end - count
         keys = self._keys(start, end)
-        return _Run(count, full, slot, logical, children, keys, self.entries, start)
+        return _Run(
+            count, full, slot, parts.logical, parts.children, keys, self.entries, start
+        )
+
+
+@dataclass(slots=True)
+class _Parts:
+    """The entries of a run being cut: packed whole, as stored, and objects."""
+
+    full: list[bytes] = field(default_factory=list)
+    stored: list[bytes] = field(default_factory=list)
+    children: dict[Any, _Memo] = field(default_factory=dict)
+    count: int = 0
+    size: int = 0
+    logical: int = 0
+
+    def add(self, full: bytes, stored: bytes, logical: int) -> None:
+        self.full.append(full)
+        self.stored.append(stored)
+        self.count += 1
+        self.size += len(full)
+        self.logical += logical
+
+    def take(self, run: _Run, is_map: bool) -> None:
+        """Start with all of an old run's entries, without their header."""
+        skip = len(map_header(run.count) if is_map else array_header(run.count))
+        self.full.append(run.full[skip:])
+        self.stored.append(run.slot.raw[skip:])
+        self.children.update(run.children)
+        self.count, self.size, self.logical = run.count, len(run.full), run.logical
 
 
 def memo_full(memo: _Memo, pack: Callable[[Any], bytes], value: Any) -> bytes:
