@@ -53,6 +53,7 @@ __all__ = [
     "from_plain",
     "is_frozen",
     "is_model",
+    "is_model_class",
     "map_header",
     "new_packer",
     "pack",
@@ -79,7 +80,11 @@ ExtHook = Callable[[int, bytes], Any]
 
 def is_model(value: object) -> bool:
     """Tell whether ``value`` is a pydantic-style model instance."""
-    cls = type(value)
+    return is_model_class(type(value))
+
+
+def is_model_class(cls: type) -> bool:
+    """Tell whether ``cls`` is a pydantic-style model class."""
     return hasattr(cls, "model_dump") and hasattr(cls, "model_validate")
 
 
@@ -105,7 +110,7 @@ _FLATTENERS: dict[type, _Flattener | None] = {}
 
 def _flattener_for(cls: type) -> _Flattener | None:
     # Looked up once per class: the checks below cost more than the flattening.
-    if hasattr(cls, "model_dump") and hasattr(cls, "model_validate"):
+    if is_model_class(cls):
         if not _model_is_frozen(cls):
             return _dump_model
         # A frozen model is flattened one level, like a dataclass, so that
@@ -262,6 +267,10 @@ def _handler_for(cls: type) -> Callable[[Any], Any]:
     for base, handler in handlers:
         if issubclass(cls, base):
             return handler
+    if is_model_class(cls):
+        # A model packed whole is dumped by pydantic in one call; only where
+        # the tree splits a model does it need the fields one by one.
+        return _dump_model
     flatten = _flattener_for(cls)
     if flatten is not None:
         return flatten

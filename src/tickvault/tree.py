@@ -564,36 +564,34 @@ class _Cutter:
             if index < len(old_runs):
                 run = old_runs[index]
                 end = position + run.count
-                if end <= self.total and self._unchanged_objects(run, position, end):
-                    runs.append(run)
-                    position = end
-                    index += 1
-                    continue
-                full = self._slice_full(position, end) if end <= self.total else b""
-                if full and full != run.full and self._same_places(run, position, end):
-                    runs.append(self._rewrite(run, full, position, end))
-                    position = end
-                    index += 1
-                    continue
-                if full == run.full:
-                    is_open_tail = (
-                        index == len(old_runs) - 1
-                        and len(run.full) < self.run_bytes
-                        and end < self.total
-                    )
-                    if not is_open_tail:
-                        runs.append(
-                            replace(
-                                run, origin=self.entries, start=position, frozen=None
-                            )
-                        )
-                        position = end
-                        index += 1
-                        continue
-                    position, index = self._recut(end, index, runs, seed=run)
+                if end <= self.total:
+                    position, index = self._compare(run, position, end, index, runs)
                     continue
             position, index = self._recut(position, index, runs)
         return runs
+
+    def _compare(
+        self, run: _Run, start: int, end: int, index: int, runs: list[_Run]
+    ) -> tuple[int, int]:
+        """Reuse, rewrite or re-cut old run ``index`` for entries from ``start``."""
+        # The last run grows by what is appended after it until it is full,
+        # so that appends do not leave a trail of tiny runs.
+        open_tail = index == len(self.old_runs) - 1 and end < self.total
+        if self._unchanged_objects(run, start, end):
+            if not (open_tail and len(run.full) < self.run_bytes):
+                runs.append(run)
+                return end, index + 1
+            return self._recut(end, index, runs, seed=run)
+        full = self._slice_full(start, end)
+        if full == run.full:
+            if open_tail and len(run.full) < self.run_bytes:
+                return self._recut(end, index, runs, seed=run)
+            runs.append(replace(run, origin=self.entries, start=start, frozen=None))
+            return end, index + 1
+        if self._same_places(run, start, end):
+            runs.append(self._rewrite(run, full, start, end))
+            return end, index + 1
+        return self._recut(start, index, runs)
 
     def _unchanged_objects(self, run: _Run, start: int, end: int) -> bool:
         """Tell whether the run holds the very objects it held last time, frozen.
