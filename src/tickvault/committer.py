@@ -62,14 +62,23 @@ class Committer:
         """Queue a job; it runs after every job queued before it."""
         return self._executor.submit(job)
 
-    def publish(self, job: Callable[[], object]) -> Future[object]:
-        """Queue a publication; it is skipped if an earlier one failed."""
-        future = self._executor.submit(self._guarded, job)
+    def publish(
+        self, job: Callable[[], object], skipped: Callable[[], object]
+    ) -> Future[object]:
+        """Queue a publication.
+
+        If an earlier publication failed, ``skipped`` runs instead of ``job``,
+        to clean up what the publication would have used.
+        """
+        future = self._executor.submit(self._guarded, job, skipped)
         self._pending.append(future)
         return future
 
-    def _guarded(self, job: Callable[[], object]) -> object:
+    def _guarded(
+        self, job: Callable[[], object], skipped: Callable[[], object]
+    ) -> object:
         if self._failure is not None:
+            skipped()
             raise CheckpointWriteError(
                 "this checkpoint was not written because an earlier background "
                 f"commit failed: {self._failure}"

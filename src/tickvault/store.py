@@ -24,6 +24,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +32,46 @@ from ._fsutil import TEMP_SUFFIX, fsync_dir, write_all, write_error
 from .errors import CheckpointIOError, CheckpointNotFoundError
 from .ids import DIGEST_SIZE, ObjectId, is_hex_prefix, to_hex
 
-__all__ = ["LocalObjectStore", "ObjectStore"]
+__all__ = ["LocalObjectStore", "ObjectStore", "Staged"]
 
 log = logging.getLogger(__name__)
 
 _FSYNC_THREADS = 4
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A blob handed to a store but not yet published; ``handle`` is the store's."""
+
+    oid: ObjectId
+    size: int
+    handle: Any
+
+
 class ObjectStore(ABC):
-    """The operations tickvault needs from a place that keeps blobs."""
+    """The operations tickvault needs from a place that keeps blobs.
+
+    Besides the whole-blob operations, a store may let a writer start on a
+    blob early with `stage` and make a batch of them visible and durable at
+    once with `publish`. The defaults hold staged blobs in memory and
+    publish them through `put_many`.
+    """
+
+    def stage(self, oid: ObjectId, blob: bytes) -> Staged:
+        """Start storing ``blob``; it is not visible until `publish`."""
+        return Staged(oid, len(blob), blob)
+
+    def publish(self, staged: list[Staged]) -> None:
+        """Make staged blobs durable and visible, all of them or, on error, none new.
+
+        Raises:
+            CheckpointWriteError: A blob could not be written; every staged
+                blob is discarded.
+        """
+        self.put_many({item.oid: item.handle for item in staged})
+
+    def discard(self, staged: list[Staged]) -> None:  # noqa: B027 - optional
+        """Drop staged blobs that will not be published."""
 
     @abstractmethod
     def contains(self, oid: ObjectId) -> bool:
@@ -101,6 +133,7 @@ class LocalObjectStore(ObjectStore):
         self._root = os.fspath(root)
         self._pool: ThreadPoolExecutor | None = None
         self._known_dirs: set[str] = set()
+        self._new_dirs = False
 
     def _path(self, oid: ObjectId) -> str:
         # Plain strings: pathlib's parsing costs more than the syscalls here.
@@ -134,34 +167,70 @@ class LocalObjectStore(ObjectStore):
             ) from exc
 
     def put_many(self, blobs: Mapping[ObjectId, bytes]) -> None:
-        if not blobs:
-            return
-        pending: list[tuple[str, str, int | None]] = []
-        target = self._root
-        new_dir = False
+        self.publish([self.stage(oid, blob) for oid, blob in blobs.items()])
+
+    def stage(self, oid: ObjectId, blob: bytes) -> Staged:
+        # The temporary file stays open so that publish can fsync it.
+        target = self._path(oid)
+        tmp = f"{target}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
         try:
-            for oid, blob in blobs.items():
-                target = self._path(oid)
-                new_dir |= self._ensure_dir(target[: -2 * DIGEST_SIZE + 1])
-                tmp = f"{target}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                pending.append((tmp, target, fd))
-                write_all(fd, blob)
-            if self.fsync:
-                self._run_all(os.fsync, [fd for _, _, fd in pending if fd is not None])
-            for index, (tmp, target, open_fd) in enumerate(pending):
-                pending[index] = (tmp, target, None)
-                if open_fd is not None:
-                    os.close(open_fd)
-            for tmp, target, _ in pending:
-                os.replace(tmp, target)
-            if self.fsync:
-                dirs = {target[: -2 * DIGEST_SIZE + 1] for _, target, _ in pending}
-                self._run_all(fsync_dir, [*dirs, *([self._root] if new_dir else [])])
+            self._new_dirs |= self._ensure_dir(target[: -2 * DIGEST_SIZE + 1])
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         except OSError as exc:
-            self._discard(pending)
             raise write_error(exc, Path(target), "write object file") from exc
-        log.debug("stored %d blobs", len(blobs))
+        try:
+            write_all(fd, blob)
+        except OSError as exc:
+            self._discard_one(tmp, fd)
+            raise write_error(exc, Path(target), "write object file") from exc
+        return Staged(oid, len(blob), (tmp, target, fd))
+
+    def publish(self, staged: list[Staged]) -> None:
+        if not staged:
+            return
+        handles: list[tuple[str, str, int]] = [item.handle for item in staged]
+        try:
+            if self.fsync:
+                self._run_all(os.fsync, [fd for _, _, fd in handles])
+        except OSError as exc:
+            self.discard(staged)
+            raise write_error(exc, Path(handles[0][1]), "write object file") from exc
+        for _, _, fd in handles:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        done = 0
+        try:
+            for tmp, target, _ in handles:
+                os.replace(tmp, target)
+                done += 1
+            if self.fsync:
+                dirs = {target[: -2 * DIGEST_SIZE + 1] for _, target, _ in handles}
+                if self._new_dirs:
+                    dirs.add(self._root)
+                self._run_all(fsync_dir, sorted(dirs))
+            self._new_dirs = False
+        except OSError as exc:
+            for tmp, _, _ in handles[done:]:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise write_error(exc, Path(handles[0][1]), "write object file") from exc
+        log.debug("stored %d blobs", len(staged))
+
+    def discard(self, staged: list[Staged]) -> None:
+        for item in staged:
+            tmp, _, fd = item.handle
+            self._discard_one(tmp, fd)
+
+    @staticmethod
+    def _discard_one(tmp: str, fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            log.warning("could not remove temporary file %s", tmp)
 
     def _ensure_dir(self, folder: str) -> bool:
         if folder in self._known_dirs:
@@ -186,19 +255,6 @@ class LocalObjectStore(ObjectStore):
             )
         for _ in self._pool.map(func, items):
             pass
-
-    @staticmethod
-    def _discard(pending: list[tuple[str, str, int | None]]) -> None:
-        for tmp, _, fd in pending:
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                log.warning("could not remove temporary file %s", tmp)
 
     def delete(self, oid: ObjectId) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -225,24 +225,28 @@ class _Root:
 class Batch:
     """The new objects and the memory that one commit produces.
 
-    Each new object's blob is being made by the compressing thread; its
-    future is in ``blobs``. Nothing in a batch takes effect until
+    Each new object's blob is being made by the committer thread; the
+    future of that job is in ``blobs``. Nothing in a batch takes effect until
     `TreeWriter.accept` is called, so a commit that fails before that leaves
     the writer's memory as it was.
     """
 
-    blobs: dict[ObjectId, Future[bytes]] = field(default_factory=dict)
+    blobs: dict[ObjectId, Future[Any]] = field(default_factory=dict)
     roots: dict[str, _Root] = field(default_factory=dict)
     logical: int = 0
 
 
-Submit = Callable[[Callable[[], bytes]], "Future[bytes]"]
-"""Runs a compression job, usually on another thread, and returns its future."""
+Submit = Callable[[ObjectId, Callable[[], bytes]], "Future[Any]"]
+"""Runs the job that makes an object's blob, usually on another thread.
+
+The future's result is whatever the caller makes of the blob (a vault
+stages it in its store); the tree only keeps the futures in its batch.
+"""
 
 
-def run_inline(job: Callable[[], bytes]) -> Future[bytes]:
+def run_inline(oid: ObjectId, job: Callable[[], bytes]) -> Future[Any]:
     """Run a compression job at once, on the calling thread."""
-    future: Future[bytes] = Future()
+    future: Future[Any] = Future()
     try:
         future.set_result(job())
     except BaseException as exc:
@@ -467,7 +471,14 @@ class TreeWriter:
             return old
         oid = digest(raw)
         batch = self._batch
-        if oid in batch.blobs or oid in self._known or self._store.contains(oid):
+        # The store is asked only about places this writer has not seen yet
+        # (a reopened vault): a changed part is new content unless it went
+        # back to a version this writer stored, which _known remembers.
+        if (
+            oid in batch.blobs
+            or oid in self._known
+            or (old is None and self._store.contains(oid))
+        ):
             self._known.add(oid)
             return self._next_version(old, raw, oid)
         slot = self._next_version(old, raw, oid)
@@ -475,7 +486,7 @@ class TreeWriter:
         if slot.version:
             base_version = slot.version & (slot.version - 1)
             base = next(b for b in slot.bases if b.version == base_version)
-        batch.blobs[oid] = self._submit(partial(self._compress, slot, base))
+        batch.blobs[oid] = self._submit(oid, partial(self._compress, slot, base))
         return slot
 
     @staticmethod

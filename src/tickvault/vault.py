@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -49,7 +50,7 @@ from .manifest import (
     read_manifest,
 )
 from .records import decode_record, encode_record
-from .store import LocalObjectStore
+from .store import LocalObjectStore, Staged
 from .tree import Batch, TreeReader, TreeWriter
 
 __all__ = ["Checkpoint", "Ref", "Vault", "tick_of"]
@@ -364,14 +365,18 @@ class Vault:
             session.committer.throttle()
             writer = self._tree_writer(session)
             batch = writer.begin()
-            roots = [
-                self._encode(writer, name, value)
-                for name, value in (
-                    ("state", state),
-                    ("config", config),
-                    ("context", context),
-                )
-            ]
+            try:
+                roots = [
+                    self._encode(writer, name, value)
+                    for name, value in (
+                        ("state", state),
+                        ("config", config),
+                        ("context", context),
+                    )
+                ]
+            except BaseException:
+                session.committer.run(partial(self._discard, batch))
+                raise
             writer.accept(batch)
             position = session.next_position
             session.next_position += 1
@@ -391,7 +396,8 @@ class Vault:
                 writer=f"tickvault {__version__}",
             )
             session.committer.publish(
-                partial(self._publish, session, batch, manifest, path, keep)
+                partial(self._publish, session, batch, manifest, path, keep),
+                partial(self._discard, batch),
             )
             if not self.background:
                 self._settle(session)
@@ -401,7 +407,9 @@ class Vault:
         if self._writer is None:
             committer = session.committer
             self._writer = TreeWriter(
-                self._store, committer.compressor(self._level), committer.run
+                self._store,
+                committer.compressor(self._level),
+                lambda oid, job: committer.run(partial(self._stage, oid, job)),
             )
             self._epoch = session.epoch
         elif self._epoch != session.epoch:
@@ -417,13 +425,18 @@ class Vault:
         path: Path,
         keep: int,
     ) -> None:
-        # Runs on the committer thread, after every job submitted before it.
-        blobs = {oid: future.result() for oid, future in batch.blobs.items()}
-        self._store.put_many(blobs)
+        # Runs on the committer thread, after every job submitted before it,
+        # so every future of the batch is done.
+        try:
+            staged = [future.result() for future in batch.blobs.values()]
+        except BaseException:
+            self._discard(batch)
+            raise
+        self._store.publish(staged)
         manifest = replace(
             manifest,
             parent=session.parent,
-            new_bytes=sum(len(blob) for blob in blobs.values()),
+            new_bytes=sum(item.size for item in staged),
         )
         data = manifest.encode()
         atomic_write(path, data, fsync=self.fsync)
@@ -437,6 +450,17 @@ class Vault:
         )
         if keep:
             self.trim(keep)
+
+    def _discard(self, batch: Batch) -> None:
+        # Runs on the committer thread: drop what a batch staged.
+        staged = []
+        for future in batch.blobs.values():
+            if future.done() and future.exception() is None:
+                staged.append(future.result())
+        self._store.discard(staged)
+
+    def _stage(self, oid: ObjectId, job: Callable[[], bytes]) -> Staged:
+        return self._store.stage(oid, job())
 
     def trim(self, keep: int) -> list[Path]:
         """Remove the oldest checkpoints so that at most ``keep`` remain."""
