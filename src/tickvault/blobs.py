@@ -68,10 +68,10 @@ class BlobHeader:
 class Compressor:
     """Turn raw objects into blobs, whole or as deltas.
 
-    A base is usually the keyframe of a place that changes every tick, so
-    the compressors primed with recent bases are kept: priming one costs
-    more than the compression itself. One instance serves one thread: zstd
-    contexts are not shared.
+    A skip-delta base serves the next versions of its place too, so the
+    compressors primed with recent bases are kept: priming one with its
+    dictionary costs more than a small compression. One instance serves one
+    thread: zstd contexts are not shared.
     """
 
     def __init__(self, level: int = 3, *, primed: int = 32) -> None:

@@ -19,12 +19,15 @@ value's own structure:
   most runs of a large collection, and every touched run costs an id and a
   blob header, so large collections get fewer, larger runs.
 
-`TreeWriter` remembers how it encoded the previous checkpoint. For each place
-in the tree it keeps the packed bytes it saw last time. Real engines rebuild
-their state every tick, so identity tells nothing; but packing is done in C,
-and when the packed bytes of a run or record equal last time's, the object id
-is last time's too and nothing is hashed, compressed or written. Work in
-Python is spent only where something changed.
+`TreeWriter` remembers how it encoded the previous checkpoint (the reading
+side is `tickvault.reader`). For each place in the tree it keeps the packed
+bytes it saw last time. Most engines rebuild their state every tick, so
+identity tells little; but packing is done in C, and when the packed bytes
+of a run or record equal last time's, the object id is last time's too and
+nothing is hashed, compressed or written. Work in Python is spent only where
+something changed. An engine that does hand back last tick's objects gets
+more: a value that is the very same object and deeply immutable
+(`tickvault.codec.is_frozen`) is not even packed.
 
 A changed object is stored as a *skip-delta* against an earlier version of
 the same place: version v is compressed with version ``v & (v - 1)`` (v with
@@ -42,7 +45,7 @@ sequence, after which old runs are compared again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -50,26 +53,18 @@ from operator import itemgetter
 from typing import Any
 
 import msgpack
-import zstandard
 
-from .blobs import MAX_CHAIN, BlobError, Compressor, decode_blob
+from .blobs import Compressor
 from .codec import (
     EXT_CHUNKED,
     EXT_REF,
     array_header,
-    decode_scalar_ext,
     fields_of,
     is_frozen,
     map_header,
     new_packer,
-    unpack,
 )
-from .errors import (
-    CheckpointCorruptedError,
-    CheckpointIOError,
-    CheckpointNotFoundError,
-)
-from .ids import DIGEST_SIZE, ObjectId, digest, to_hex
+from .ids import DIGEST_SIZE, ObjectId, digest
 from .store import ObjectStore
 
 __all__ = [
@@ -84,7 +79,6 @@ __all__ = [
     "SPLIT_MIN",
     "Batch",
     "Submit",
-    "TreeReader",
     "TreeWriter",
     "ref_bytes",
     "run_inline",
@@ -98,8 +92,6 @@ RUN_BYTES_MAX = 65536
 RUNS_PER_CONTAINER = 32
 RUN_MAX_ENTRIES = 1024
 FANOUT = 128
-MAX_DEPTH = 256
-_BASE_CACHE = 1024
 
 KIND_LIST = 0
 KIND_TUPLE = 1
@@ -759,136 +751,3 @@ def memo_full(memo: _Memo, pack: Callable[[Any], bytes], value: Any) -> bytes:
     """Return the packed bytes of a value that is stored as an object."""
     full = None if type(memo) is _Chunked else memo.full  # type: ignore[union-attr]
     return pack(value) if full is None else full
-
-
-class TreeReader:
-    """Fetch, verify and reassemble the values stored in a tree.
-
-    Args:
-        store: Where the objects are.
-        budget: The most raw bytes one read may decode, counting an object
-            each time it is referenced. It bounds what a crafted tree that
-            names the same object many times can make a reader allocate.
-    """
-
-    def __init__(self, store: ObjectStore, *, budget: int | None = None) -> None:
-        self._store = store
-        self._dctx = zstandard.ZstdDecompressor()
-        self._bases: dict[ObjectId, bytes] = {}
-        self._chain = 0
-        self._depth = 0
-        self.budget = budget
-        self._spent = 0
-
-    def raw(self, oid: ObjectId) -> bytes:
-        """Return the verified raw bytes of the object ``oid``.
-
-        Raises:
-            CheckpointNotFoundError: The object is missing.
-            CheckpointCorruptedError: The object is damaged.
-        """
-        blob = self._store.get(oid)
-        try:
-            return decode_blob(oid, blob, self._base_raw, self._dctx)
-        except BlobError as exc:
-            raise self._corrupt(oid, str(exc)) from None
-
-    def _base_raw(self, oid: ObjectId) -> bytes:
-        cached = self._bases.get(oid)
-        if cached is not None:
-            return cached
-        if self._chain >= MAX_CHAIN:
-            raise BlobError(f"its chain of deltas is longer than {MAX_CHAIN}")
-        self._chain += 1
-        try:
-            blob = self._store.get(oid)
-            raw = decode_blob(oid, blob, self._base_raw, self._dctx)
-        except CheckpointNotFoundError:
-            raise BlobError(f"its delta base {to_hex(oid)} is missing") from None
-        finally:
-            self._chain -= 1
-        if len(self._bases) >= _BASE_CACHE:
-            del self._bases[next(iter(self._bases))]
-        self._bases[oid] = raw
-        return raw
-
-    def value(self, oid: ObjectId) -> Any:
-        """Return the value stored in the tree rooted at ``oid``."""
-        self._depth = 0
-        self._spent = 0
-        return self._load(oid)
-
-    def _load(self, oid: ObjectId) -> Any:
-        if self._depth >= MAX_DEPTH:
-            raise self._corrupt(oid, f"the tree is nested deeper than {MAX_DEPTH}")
-        raw = self.raw(oid)
-        self._spent += len(raw)
-        if self.budget is not None and self._spent > self.budget:
-            raise self._corrupt(
-                oid, f"the tree expands to more than {self.budget} bytes"
-            )
-        self._depth += 1
-        try:
-            return unpack(raw, self._hook)
-        except CheckpointIOError:
-            raise
-        except Exception as exc:  # msgpack raises many types on bad input
-            raise self._corrupt(oid, f"it does not decode ({exc})") from None
-        finally:
-            self._depth -= 1
-
-    def _corrupt(self, oid: ObjectId, why: str) -> CheckpointCorruptedError:
-        where = self._store.location(oid)
-        return CheckpointCorruptedError(
-            f"object {to_hex(oid)} at {where} is damaged: {why}",
-            path=where,
-            object_id=to_hex(oid),
-        )
-
-    def _hook(self, code: int, data: bytes) -> Any:
-        if code == EXT_REF:
-            if len(data) != DIGEST_SIZE:
-                raise ValueError(f"a reference holds {len(data)} bytes, not 32")
-            return self._load(ObjectId(data))
-        if code == EXT_CHUNKED:
-            return self._assemble(data)
-        return decode_scalar_ext(code, data, self._hook)
-
-    def _assemble(self, payload: bytes) -> Any:
-        node = unpack(payload, self._hook)
-        if type(node) is not list or len(node) != 4:
-            raise ValueError("a chunked node is not [kind, level, total, children]")
-        kind, level, total, children = node
-        if kind not in (KIND_LIST, KIND_TUPLE, KIND_DICT) or type(level) is not int:
-            raise ValueError(f"a chunked node has unknown kind {kind!r}")
-        if type(total) is not int or type(children) is not list:
-            raise ValueError("a chunked node has a malformed header")
-        parts = _checked_children(children, dict if kind == KIND_DICT else None)
-        if kind == KIND_DICT:
-            merged: dict[Any, Any] = {}
-            for part in parts:
-                merged.update(part)
-            result: Any = merged
-        else:
-            items: list[Any] = []
-            for part in parts:
-                items.extend(part)
-            result = tuple(items) if kind == KIND_TUPLE else items
-        if len(result) != total:
-            raise ValueError(f"a chunked node holds {len(result)} entries, not {total}")
-        return result
-
-
-def _checked_children(children: list[Any], map_type: type | None) -> Iterable[Any]:
-    for child in children:
-        if type(child) is not list or len(child) != 2:
-            raise ValueError("a chunked node's child is not [count, value]")
-        count, part = child
-        if map_type is not None:
-            if type(part) is not dict:
-                raise ValueError("a run of a mapping is not a map")
-        elif type(part) not in (list, tuple):
-            raise ValueError("a run of a sequence is not an array")
-        if len(part) != count:
-            raise ValueError(f"a run holds {len(part)} entries, not {count}")
-        yield part

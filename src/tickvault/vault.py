@@ -49,9 +49,10 @@ from .manifest import (
     parse_manifest_name,
     read_manifest,
 )
+from .reader import TreeReader
 from .records import decode_record, encode_record
 from .store import LocalObjectStore, Staged
-from .tree import Batch, TreeReader, TreeWriter
+from .tree import Batch, TreeWriter
 
 __all__ = ["Checkpoint", "Ref", "Vault", "tick_of"]
 
