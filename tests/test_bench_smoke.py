@@ -28,6 +28,7 @@ CAMPAIGN_WORKLOADS = (
 CONTENDERS = [
     "tickvault-fsync",
     "tickvault-nofsync",
+    "tickvault-background",
     "json-indent",
     "json-indent-fsync",
     "json-zstd",

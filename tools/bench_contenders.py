@@ -39,6 +39,7 @@ REFERENCE = "json-indent"
 CONTENDERS = (
     "tickvault-fsync",
     "tickvault-nofsync",
+    "tickvault-background",
     "json-indent",
     "json-indent-fsync",
     "json-zstd",
@@ -290,7 +291,12 @@ class Tickvault:
     every_tick = True
 
     def __init__(
-        self, workload: Workload, root: Path, fsync: bool, interval: int
+        self,
+        workload: Workload,
+        root: Path,
+        fsync: bool,
+        interval: int,
+        background: bool = False,
     ) -> None:
         import tickvault
 
@@ -298,7 +304,7 @@ class Tickvault:
         self.workload = workload
         self.root = root
         config = tickvault.CheckpointConfig(
-            interval=interval, max_checkpoints=0, fsync=fsync
+            interval=interval, max_checkpoints=0, fsync=fsync, background=background
         )
         self.checkpointer = tickvault.AutoCheckpointer(config, base_dir=root)
         self.checkpoints: list[Path] = []
@@ -339,6 +345,10 @@ def make_contender(name: str, workload: Workload, root: Path, interval: int) -> 
         return Tickvault(workload, root, fsync=True, interval=interval)
     if name == "tickvault-nofsync":
         return Tickvault(workload, root, fsync=False, interval=interval)
+    if name == "tickvault-background":
+        return Tickvault(
+            workload, root, fsync=False, interval=interval, background=True
+        )
     if name == "json-indent":
         return JsonIndent(workload, root)
     if name == "json-indent-fsync":
