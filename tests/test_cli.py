@@ -421,6 +421,22 @@ def test_demo_writes_its_vault_to_tickvault_demo_by_default(
     ]
 
 
+def test_demo_run_again_without_a_dir_takes_the_next_free_folder(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ("demo", "--ticks", "1", "--interval", "1", "--no-fsync")
+    run(capsys, *argv)
+
+    status, _, _ = run(capsys, *argv)
+
+    assert status == 0
+    assert len(history_of(tmp_path / "tickvault-demo")) == 2
+    assert len(history_of(tmp_path / "tickvault-demo-2")) == 2
+
+
 def test_demo_writes_into_an_existing_empty_folder(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -324,9 +324,24 @@ def _summary_table(summary: DemoSummary) -> Table:
     return grid
 
 
+def _unused(directory: Path) -> bool:
+    return not directory.exists() or (
+        directory.is_dir() and not any(directory.iterdir())
+    )
+
+
+def _default_demo_dir() -> Path:
+    """Return ./tickvault-demo, or ./tickvault-demo-N if that one is taken."""
+    candidate, number = DEFAULT_DEMO_DIR, 1
+    while not _unused(candidate):
+        number += 1
+        candidate = DEFAULT_DEMO_DIR.with_name(f"{DEFAULT_DEMO_DIR.name}-{number}")
+    return candidate
+
+
 def _cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
-    directory: Path = args.dir
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+    directory: Path = args.dir if args.dir is not None else _default_demo_dir()
+    if not _unused(directory):
         _report(err, f"{directory} exists and is not an empty folder; give a new DIR")
         return 1
 
@@ -417,11 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
         "dir",
         nargs="?",
         type=Path,
-        default=DEFAULT_DEMO_DIR,
+        default=None,
         metavar="DIR",
         help="folder for the demo's vault; it must not exist yet or be empty, "
-        "so that a second run never mixes with the first "
-        f"(default: ./{DEFAULT_DEMO_DIR})",
+        "so that a second run never mixes with the first (default: "
+        f"./{DEFAULT_DEMO_DIR}, or ./{DEFAULT_DEMO_DIR}-2 and so on if taken)",
     )
     demo.add_argument(
         "--ticks",
