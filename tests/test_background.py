@@ -7,6 +7,7 @@ real: a folder standing where the next manifest must go makes the rename
 fail inside the committer thread.
 """
 
+import gc
 import os
 import signal
 import subprocess
@@ -238,3 +239,22 @@ def test_every_published_checkpoint_loads_after_a_background_writer_is_killed(
         for path, meta in list_checkpoints(tmp_path / "checkpoints"):
             loaded = load_checkpoint(path)
             assert loaded.state["tick"] == meta.tick
+
+
+def test_a_checkpointer_dropped_without_close_publishes_and_frees_the_vault(
+    tmp_path: Path,
+) -> None:
+    def run_and_drop() -> list[Path | None]:
+        checkpointer = background(tmp_path)
+        return [checkpointer.on_step(state_at(tick), CONFIG) for tick in range(4)]
+
+    paths = run_and_drop()
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while len(list_checkpoints(tmp_path / "checkpoints")) < 4:
+        assert time.monotonic() < deadline, "queued checkpoints were not published"
+        time.sleep(0.01)
+
+    with Vault(tmp_path / "checkpoints", fsync=False) as vault:
+        vault.commit(state_at(9), CONFIG)
+        assert [meta.path for meta in vault.log()][:4] == paths

@@ -20,6 +20,7 @@ raised by the next call into the vault.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +34,7 @@ __all__ = ["MAX_PENDING", "Committer"]
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 2
+_THREAD_NAME = "tickvault-committer"
 
 T = TypeVar("T")
 
@@ -45,7 +47,7 @@ class Committer:
 
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="tickvault-committer"
+            max_workers=1, thread_name_prefix=_THREAD_NAME
         )
         self._compressors: dict[int, Compressor] = {}
         self._pending: deque[Future[object]] = deque()
@@ -124,4 +126,8 @@ class Committer:
 
     def close(self) -> None:
         """Finish the queued jobs and stop the thread."""
-        self._executor.shutdown(wait=True)
+        # A vault dropped without close() may be finalised on this very
+        # thread, when its last job lets go of it; a thread cannot join
+        # itself, and it ends by itself once the queue is empty.
+        on_own_thread = threading.current_thread().name.startswith(_THREAD_NAME)
+        self._executor.shutdown(wait=not on_own_thread)
