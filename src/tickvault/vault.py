@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 VAULT_MARKER = "VAULT"
 VAULT_MAGIC = b"TVVT"
+HIGH_WATER = "high-water"
+HIGH_WATER_MAGIC = b"TVHW"
 VAULT_VERSION = 1
 _READ_BUDGET_FACTOR = 4
 _READ_BUDGET_SLACK = 1 << 20
@@ -304,11 +306,15 @@ class Vault:
         return session
 
     def _load_head(self, session: _Session) -> None:
-        session.next_position, session.parent = 0, None
+        # Positions only grow: past the newest manifest, past the high-water
+        # mark that removing the newest one leaves, and past any position
+        # this session handed out already, published or not.
         entries = self._entries()
-        if not entries:
-            return
-        session.next_position = entries[-1].position + 1
+        newest = entries[-1].position if entries else -1
+        session.next_position = max(
+            session.next_position, newest + 1, self._high_water() + 1
+        )
+        session.parent = None
         for entry in reversed(entries):
             try:
                 _, checkpoint_id, _ = read_manifest(entry.path)
@@ -317,6 +323,30 @@ class Vault:
                 continue
             session.parent = checkpoint_id
             return
+
+    def _high_water(self) -> int:
+        path = self.path / HIGH_WATER
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return -1
+        except OSError as exc:
+            raise CheckpointIOError(
+                f"cannot read {path}: {exc.strerror}", path=path
+            ) from exc
+        _, body, _ = decode_record(
+            data,
+            magic=HIGH_WATER_MAGIC,
+            versions=frozenset({VAULT_VERSION}),
+            path=path,
+            what="high-water mark",
+        )
+        position = body.get("position")
+        if type(position) is not int or position < 0:
+            raise CheckpointSchemaError(
+                f"high-water mark {path} holds no valid position", path=path
+            )
+        return position
 
     def commit(
         self,
@@ -654,6 +684,14 @@ class Vault:
         # The lock, not the session mutex: the committer thread removes
         # checkpoints for `commit(keep=...)` while a caller may hold the mutex.
         self._write_session()
+        entries = self._entries()
+        parsed = parse_manifest_name(path.name)
+        if parsed is not None and entries and entries[-1].path.name == path.name:
+            # Removing the newest checkpoint must not let a later one take
+            # its position, and so its path, again.
+            body = {"position": parsed[0]}
+            record = encode_record(HIGH_WATER_MAGIC, VAULT_VERSION, body)
+            atomic_write(self.path / HIGH_WATER, record, fsync=self.fsync)
         try:
             path.unlink()
         except FileNotFoundError:
