@@ -164,3 +164,17 @@ def test_reused_frozen_records_are_not_even_read(tmp_path: Path) -> None:
         vault.commit({"tick": 2, "records": records}, CONFIG)
 
         assert Watched.reads == before
+
+
+def test_a_frozen_model_keeps_its_extra_fields(tmp_path: Path) -> None:
+    class Open(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(frozen=True, extra="allow")
+
+        tick: int
+
+    state = Open(tick=3, weather="rain", turns=[1, 2])
+    with Vault(tmp_path / "v", create=True, fsync=False) as vault:
+        path = vault.commit(state, CONFIG)
+
+        assert vault.read(path, state_type=Open).state == state
+        assert vault.read(path).state == {"tick": 3, "weather": "rain", "turns": [1, 2]}

@@ -119,7 +119,17 @@ def _flattener_for(cls: type) -> _Flattener | None:
         fields = cls.model_fields  # type: ignore[attr-defined]
         names = tuple(fields)
         keys = tuple(info.alias or name for name, info in fields.items())
-        return _attribute_flattener(names, keys)
+        flatten = _attribute_flattener(names, keys)
+
+        def with_extra(value: Any) -> dict[str, Any]:
+            # extra="allow" keeps undeclared fields outside model_fields.
+            flat = flatten(value)
+            extra = getattr(value, "__pydantic_extra__", None)
+            if extra:
+                flat.update(extra)
+            return flat
+
+        return with_extra
     if dataclasses.is_dataclass(cls):
         names = tuple(f.name for f in dataclasses.fields(cls))
         return _attribute_flattener(names, names)

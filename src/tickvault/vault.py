@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -94,7 +94,7 @@ def tick_of(state: Any) -> int:
         CheckpointSchemaError: The state has no tick, or it is not an integer
             from 0 to 2**63 - 1.
     """
-    if isinstance(state, dict):
+    if isinstance(state, Mapping):
         if "tick" not in state:
             raise CheckpointSchemaError("the state has no 'tick' key")
         tick = state["tick"]
@@ -389,6 +389,8 @@ class Vault:
             raise CheckpointSchemaError(
                 f"'description' must be a str (got {type(description).__name__})"
             )
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise ValueError(f"'keep' must be an int >= 0 (got {keep!r})")
         session = self._write_session()
         with session.mutex:
             if session.committer.failed:
