@@ -5,7 +5,7 @@ checked against its id, delta chains are followed to their full base, and
 chunked nodes are put back together with their counts checked. Anything a
 crafted file could use to make a reader loop, recurse without end or
 allocate without bound is capped: delta chains at `MAX_CHAIN` links, nesting
-at `MAX_DEPTH` objects, and the bytes one read may decode at a budget the
+at `MAX_DEPTH` objects and ext values, and the bytes one read may decode at a budget the
 caller sets from the manifest. Every failure is a `CheckpointIOError` that
 names the object and its file.
 """
@@ -30,7 +30,11 @@ from .tree import KIND_DICT, KIND_LIST, KIND_TUPLE
 
 __all__ = ["MAX_DEPTH", "TreeReader"]
 
-MAX_DEPTH = 256
+MAX_DEPTH = 32
+"""How deeply objects and ext values may nest. Each level is a nested
+msgpack unpack, and each of those takes tens of kilobytes of C stack: about
+180 levels overflow the main thread's 8 MiB stack and crash the process.
+Trees that tickvault writes nest a handful of levels."""
 _BASE_CACHE = 1024
 
 
@@ -87,8 +91,9 @@ class TreeReader:
 
     def value(self, oid: ObjectId) -> Any:
         """Return the value stored in the tree rooted at ``oid``."""
+        # The budget covers every value read through this reader, so that
+        # the three roots of one checkpoint share it.
         self._depth = 0
-        self._spent = 0
         return self._load(oid)
 
     def _load(self, oid: ObjectId) -> Any:
@@ -123,9 +128,17 @@ class TreeReader:
             if len(data) != DIGEST_SIZE:
                 raise ValueError(f"a reference holds {len(data)} bytes, not 32")
             return self._load(ObjectId(data))
-        if code == EXT_CHUNKED:
-            return self._assemble(data)
-        return decode_scalar_ext(code, data, self._hook)
+        # Ext payloads are decoded by a nested unpack, which costs C stack
+        # like a reference does, so they count against the same depth.
+        if self._depth >= MAX_DEPTH:
+            raise ValueError(f"values are nested deeper than {MAX_DEPTH}")
+        self._depth += 1
+        try:
+            if code == EXT_CHUNKED:
+                return self._assemble(data)
+            return decode_scalar_ext(code, data, self._hook)
+        finally:
+            self._depth -= 1
 
     def _assemble(self, payload: bytes) -> Any:
         node = unpack(payload, self._hook)

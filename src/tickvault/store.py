@@ -167,7 +167,14 @@ class LocalObjectStore(ObjectStore):
             ) from exc
 
     def put_many(self, blobs: Mapping[ObjectId, bytes]) -> None:
-        self.publish([self.stage(oid, blob) for oid, blob in blobs.items()])
+        staged: list[Staged] = []
+        try:
+            for oid, blob in blobs.items():
+                staged.append(self.stage(oid, blob))
+        except CheckpointIOError:
+            self.discard(staged)
+            raise
+        self.publish(staged)
 
     def stage(self, oid: ObjectId, blob: bytes) -> Staged:
         # The temporary file stays open so that publish can fsync it.
