@@ -4,13 +4,16 @@ Each test builds objects and a manifest by hand, with correct digests, so
 that only the reader's own limits stand between it and the attack.
 """
 
+import contextlib
 import time
 from pathlib import Path
 
 import msgpack
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tickvault import CheckpointCorruptedError, Vault
+from tickvault import CheckpointCorruptedError, CheckpointIOError, Vault
 from tickvault.blobs import Compressor
 from tickvault.codec import EXT_REF, EXT_TUPLE
 from tickvault.ids import ObjectId, digest
@@ -102,4 +105,58 @@ def test_tuples_nested_deeper_than_the_limit_in_one_object_are_refused(
     path = publish(vault_dir, root, logical=len(payload))
 
     with pytest.raises(CheckpointCorruptedError, match="nested deeper"):
+        Vault(vault_dir).read(path)
+
+
+_EXT_CODES = st.sampled_from([EXT_REF, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 99])
+_INTS = st.integers(-(2**63), 2**64 - 1)
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    _INTS,
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.binary(max_size=40),
+    st.builds(msgpack.ExtType, _EXT_CODES, st.binary(max_size=40)),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(st.one_of(st.text(max_size=5), _INTS), inner, max_size=5),
+        st.builds(
+            msgpack.ExtType,
+            _EXT_CODES,
+            st.lists(inner, max_size=4).map(msgpack.packb),
+        ),
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=_VALUES)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_well_formed_object_reads_or_fails_with_our_error(
+    vault_dir: Path, value: object
+) -> None:
+    """Objects with valid digests but arbitrary content never crash a reader."""
+    raw = msgpack.packb({"tick": 0, "x": value})
+    root = store_raw(vault_dir, raw)
+    path = publish(vault_dir, root, logical=len(raw))
+
+    with contextlib.suppress(CheckpointIOError):
+        Vault(vault_dir).read(path)
+
+
+@given(data=st.binary(max_size=300))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_bytes_as_a_blob_fail_with_our_error(vault_dir: Path, data: bytes) -> None:
+    """A file of any bytes under an object's name is reported as damage."""
+    oid = digest(b"the content that was meant to be here")
+    target = vault_dir / "objects" / oid.hex()[:2] / oid.hex()[2:]
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(data)
+    path = publish(vault_dir, oid, logical=100)
+
+    with pytest.raises(CheckpointIOError):
         Vault(vault_dir).read(path)
