@@ -542,7 +542,7 @@ class Vault:
             try:
                 result.append(self._metadata(entry.path))
             except CheckpointIOError as exc:
-                log.warning("skipping %s: %s", entry.path, exc)
+                log.warning("skipping a damaged checkpoint: %s", exc)
         return result
 
     def paths(self) -> list[Path]:
