@@ -48,7 +48,8 @@ class CheckpointMetadata:
 
     Attributes:
         checkpoint_id: The blake3 digest of the manifest file, in hex.
-        position: The checkpoint's index in the vault's history, from 0.
+        position: The checkpoint's place in the vault's history: unique and
+            increasing in creation order, from 0, never reused.
         tick: The simulation tick the checkpoint holds.
         created_at: When it was written, in UTC.
         description: Free text given when it was written.
