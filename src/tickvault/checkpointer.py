@@ -17,7 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .errors import CheckpointNotFoundError
 from .vault import Checkpoint, Vault, tick_of
 
 __all__ = ["AutoCheckpointer", "CheckpointConfig", "create_checkpointed_step"]
@@ -120,10 +119,7 @@ class AutoCheckpointer:
     def _existing_vault(self) -> Vault | None:
         if self._vault is not None:
             return self._vault
-        try:
-            return self.vault if (self.checkpoint_dir / "VAULT").is_file() else None
-        except CheckpointNotFoundError:
-            return None
+        return self.vault if (self.checkpoint_dir / "VAULT").is_file() else None
 
     def on_step(
         self, state: Any, sim_config: Any, *, context: Any = None

@@ -52,11 +52,9 @@ __all__ = [
     "fields_of",
     "from_plain",
     "is_frozen",
-    "is_model",
     "is_model_class",
     "map_header",
     "new_packer",
-    "pack",
     "unpack",
 ]
 
@@ -76,11 +74,6 @@ _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 
 ExtHook = Callable[[int, bytes], Any]
-
-
-def is_model(value: object) -> bool:
-    """Tell whether ``value`` is a pydantic-style model instance."""
-    return is_model_class(type(value))
 
 
 def is_model_class(cls: type) -> bool:
@@ -212,20 +205,20 @@ def _pack_sorted(items: Any) -> bytes:
 
 def array_header(count: int) -> bytes:
     """Return the msgpack header of an array of ``count`` items."""
-    if count < 16:
-        return bytes((0x90 | count,))
-    if count < 0x10000:
-        return b"\xdc" + count.to_bytes(2, "big")
-    return b"\xdd" + count.to_bytes(4, "big")
+    return _header(count, 0x90, b"\xdc", b"\xdd")
 
 
 def map_header(count: int) -> bytes:
     """Return the msgpack header of a map of ``count`` pairs."""
+    return _header(count, 0x80, b"\xde", b"\xdf")
+
+
+def _header(count: int, fix: int, code16: bytes, code32: bytes) -> bytes:
     if count < 16:
-        return bytes((0x80 | count,))
+        return bytes((fix | count,))
     if count < 0x10000:
-        return b"\xde" + count.to_bytes(2, "big")
-    return b"\xdf" + count.to_bytes(4, "big")
+        return code16 + count.to_bytes(2, "big")
+    return code32 + count.to_bytes(4, "big")
 
 
 def _default(value: Any) -> Any:
@@ -312,10 +305,6 @@ def _packb(value: Any) -> bytes:
     return msgpack.packb(  # type: ignore[no-any-return]
         value, default=_default, use_bin_type=True, strict_types=True
     )
-
-
-pack = _packb
-"""Pack one plain value. Safe from any thread; a `new_packer` is faster."""
 
 
 def decode_scalar_ext(code: int, data: bytes, hook: ExtHook) -> Any:

@@ -21,7 +21,6 @@ __all__ = [
     "ObjectId",
     "digest",
     "is_hex_prefix",
-    "object_id_from_hex",
     "to_hex",
 ]
 
@@ -41,17 +40,6 @@ def digest(data: bytes) -> ObjectId:
 def to_hex(oid: ObjectId) -> HexId:
     """Return the hex form of a raw object id."""
     return HexId(oid.hex())
-
-
-def object_id_from_hex(text: str) -> ObjectId:
-    """Parse a full 64-character hex id.
-
-    Raises:
-        ValueError: ``text`` is not 64 lowercase hex digits.
-    """
-    if len(text) != 2 * DIGEST_SIZE or not is_hex_prefix(text):
-        raise ValueError(f"not a hex object id: {text!r}")
-    return ObjectId(bytes.fromhex(text))
 
 
 def is_hex_prefix(text: str) -> bool:

@@ -219,7 +219,7 @@ class Batch:
 
     Each new object's blob is being made by the committer thread; the
     future of that job is in ``blobs``. Nothing in a batch takes effect until
-    `TreeWriter.accept` is called, so a commit that fails before that leaves
+    `TreeWriter.accept` is called, so a commit whose encoding fails leaves
     the writer's memory as it was.
     """
 
@@ -278,7 +278,12 @@ class TreeWriter:
         return self._batch
 
     def accept(self, batch: Batch) -> None:
-        """Adopt a batch once its blobs are durable in the store."""
+        """Adopt a batch once it is fully encoded.
+
+        Its blobs may still be on their way to the store. If publishing them
+        fails, the vault calls `forget`, since this memory then names
+        objects that were never written.
+        """
         self._roots.update(batch.roots)
         self._known.update(batch.blobs)
 
