@@ -111,13 +111,13 @@ class Committer:
             raise failure
 
     def _wait_one(self) -> None:
-        future = self._pending.popleft()
-        try:
-            future.result()
-        except BaseException:
-            # Recorded in self._failure; wait() raises it once, after the
-            # queue is drained.
-            log.debug("a background publication failed", exc_info=True)
+        # A publication's own failure is in self._failure, for wait() to raise
+        # once the queue is drained; exception() returns it without raising.
+        # An interrupt while waiting propagates and leaves the future queued.
+        future = self._pending[0]
+        if future.exception() is not None:
+            log.debug("a background publication failed")
+        self._pending.popleft()
 
     @property
     def failed(self) -> bool:
