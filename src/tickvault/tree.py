@@ -241,7 +241,7 @@ def run_inline(oid: ObjectId, job: Callable[[], bytes]) -> Future[Any]:
     future: Future[Any] = Future()
     try:
         future.set_result(job())
-    except BaseException as exc:
+    except Exception as exc:
         future.set_exception(exc)
     return future
 

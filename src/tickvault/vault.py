@@ -285,7 +285,11 @@ class Vault:
     def _settle(self, session: _Session) -> None:
         try:
             session.committer.wait()
+        except KeyboardInterrupt:
+            raise
         except BaseException:
+            # A publication failed: what this process thought it had
+            # published may not be there.
             self._load_head(session)
             session.epoch += 1
             raise
